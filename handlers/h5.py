@@ -1,0 +1,59 @@
+"""Patient H5 pages: the home page and the catalogue browser."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from handlers.base import PageHandler
+
+
+@dataclass(frozen=True)
+class H5Service:
+    """A tile on the home page. Each feature adds its own when its page exists."""
+
+    title: str
+    subtitle: str
+    href: str
+    icon: str
+
+
+# Only services whose pages exist are listed: no dead links.
+H5_SERVICES: list[H5Service] = [
+    H5Service("科室导航", "院区、科室与医生介绍", "/h5/departments", "🏥"),
+]
+
+
+class HomePageHandler(PageHandler):
+    async def get(self):
+        """The patient home page: the services that exist."""
+        campuses = await self.services.catalogue.list_campuses()
+        self.render("h5/home.html", services=H5_SERVICES, campuses=campuses, page_title="首页")
+
+
+class DepartmentsPageHandler(PageHandler):
+    async def get(self):
+        """Department tree with doctors, per campus."""
+        tree = await self.services.catalogue.department_tree()
+        self.render("h5/departments.html", tree=tree, page_title="科室导航")
+
+
+class DepartmentPageHandler(PageHandler):
+    async def get(self, department_id: str):
+        """One department and its doctors."""
+        department = await self.services.catalogue.get_department(department_id)
+        doctors = await self.services.catalogue.list_doctors(department_id)
+        self.render("h5/department.html", department=department, doctors=doctors,
+                    page_title=department.name)
+
+
+class RootRedirectHandler(PageHandler):
+    async def get(self):
+        self.redirect("/h5/")
+
+
+routes = [
+    (r"/", RootRedirectHandler),
+    (r"/h5/?", HomePageHandler),
+    (r"/h5/departments", DepartmentsPageHandler),
+    (r"/h5/departments/(?P<department_id>[^/]+)", DepartmentPageHandler),
+]

@@ -1,0 +1,50 @@
+"""Process health, database readiness and Prometheus metrics."""
+
+from __future__ import annotations
+
+import asyncio
+
+from pymongo.errors import PyMongoError
+
+from handlers.base import PUBLIC, ApiHandler, api
+from server import metrics
+from services.models import OutModel
+
+
+class HealthOut(OutModel):
+    status: str
+
+
+class HealthHandler(ApiHandler):
+    @api(auth=PUBLIC, response=HealthOut, summary="进程存活检查 (process up)", tags=("ops",))
+    async def get(self):
+        """The process is up and serving."""
+        return {"status": "ok"}
+
+
+class ReadyHandler(ApiHandler):
+    @api(auth=PUBLIC, response=HealthOut, summary="数据库可用检查 (database answers)",
+         tags=("ops",))
+    async def get(self):
+        """200 when the database answers a ping within 2 s, else 503 database_unavailable."""
+        try:
+            await asyncio.wait_for(self.services.client.admin.command("ping"), timeout=2.0)
+        except (PyMongoError, TimeoutError):
+            self.send_json({"error": {"code": "database_unavailable",
+                                      "message": "数据库暂时不可用"}}, 503)
+            return None
+        return {"status": "ready"}
+
+
+class MetricsHandler(ApiHandler):
+    async def get(self):
+        """Prometheus text exposition."""
+        self.set_header("Content-Type", "text/plain; version=0.0.4; charset=utf-8")
+        self.finish(metrics.render())
+
+
+routes = [
+    (r"/healthz", HealthHandler),
+    (r"/readyz", ReadyHandler),
+    (r"/metrics", MetricsHandler),
+]

@@ -1,0 +1,50 @@
+"""The services of one running process, built once at start-up (server/startup.py).
+
+Handlers reach them as `self.services.<domain>`. A new domain adds one field here and
+one line in `build_services`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, fields
+from typing import Any
+
+import httpx
+from pymongo import AsyncMongoClient
+from pymongo.asynchronous.database import AsyncDatabase
+
+from server.secrets import Secrets
+from server.settings import Settings
+from services.catalogue import CatalogueService
+from services.clock import Clock
+from services.jobs import PeriodicTask
+
+
+@dataclass
+class Services:
+    settings: Settings
+    clock: Clock
+    client: AsyncMongoClient
+    db: AsyncDatabase
+    http: httpx.AsyncClient
+    secrets: Secrets
+    catalogue: CatalogueService
+
+    def domain_services(self) -> list[Any]:
+        """Every domain service object, in declaration order."""
+        infra = {"settings", "clock", "client", "db", "http", "secrets"}
+        return [getattr(self, f.name) for f in fields(self) if f.name not in infra]
+
+    async def ensure_indexes(self) -> None:
+        for service in self.domain_services():
+            ensure = getattr(service, "ensure_indexes", None)
+            if ensure is not None:
+                await ensure()
+
+    def background_tasks(self) -> list[PeriodicTask]:
+        tasks: list[PeriodicTask] = []
+        for service in self.domain_services():
+            provider = getattr(service, "background_tasks", None)
+            if provider is not None:
+                tasks.extend(provider())
+        return tasks

@@ -1,0 +1,25 @@
+"""The route table: every handler module ends with its `routes`; they are joined here."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from handlers import catalogue, docs, h5, health
+from server.settings import Settings
+
+
+def all_routes(settings: Settings) -> list[Any]:
+    routes: list[Any] = [
+        *health.routes,
+        *docs.routes,
+        *catalogue.routes,
+        *h5.routes,
+    ]
+    if settings.development:
+        routes.extend(dev_routes())
+    return routes
+
+
+def dev_routes() -> list[Any]:
+    """Routes that exist only outside production (e.g. the dev inbox)."""
+    return []

@@ -1,0 +1,62 @@
+"""Assembly: open the database and HTTP clients, build the services, create indexes.
+
+Nothing here runs at import time. `running()` is used by `run.py serve`/`worker`, by the
+test harness and by the benchmarks, so all of them assemble the app the same way.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+from typing import AsyncIterator
+
+import httpx
+from pymongo import AsyncMongoClient
+
+from server.container import Services
+from server.secrets import Secrets, load_secrets
+from server.settings import Settings
+from services.catalogue import CatalogueService
+from services.clock import Clock
+
+log = logging.getLogger("palm.startup")
+
+
+def open_mongo(settings: Settings) -> AsyncMongoClient:
+    """One client per process and event loop; short timeouts so outages surface as 503."""
+    return AsyncMongoClient(
+        settings.database_uri, tz_aware=True,
+        serverSelectionTimeoutMS=settings.db.server_selection_timeout_ms,
+        connectTimeoutMS=2000, socketTimeoutMS=15000, retryWrites=True, appname="palm-hospital")
+
+
+def open_http() -> httpx.AsyncClient:
+    """The one shared outbound HTTP client (SMS, WeChat, payment) with explicit timeouts."""
+    return httpx.AsyncClient(timeout=httpx.Timeout(10.0, connect=3.0),
+                             limits=httpx.Limits(max_connections=100, max_keepalive_connections=20),
+                             headers={"User-Agent": "palm-hospital/1.0"})
+
+
+def build_services(settings: Settings, client: AsyncMongoClient, http: httpx.AsyncClient,
+                   clock: Clock, secrets: Secrets) -> Services:
+    db = client[settings.db.name]
+    return Services(
+        settings=settings, clock=clock, client=client, db=db, http=http, secrets=secrets,
+        catalogue=CatalogueService(db),
+    )
+
+
+@contextlib.asynccontextmanager
+async def running(settings: Settings, clock: Clock | None = None,
+                  secrets: Secrets | None = None) -> AsyncIterator[Services]:
+    """Open clients, build services and indexes; close everything on exit."""
+    secrets = secrets or load_secrets(settings.var_dir, settings.development)
+    client = open_mongo(settings)
+    try:
+        await client.aconnect()
+        async with open_http() as http:
+            services = build_services(settings, client, http, clock or Clock(), secrets)
+            await services.ensure_indexes()
+            yield services
+    finally:
+        await client.close()
