@@ -1,0 +1,157 @@
+"""Personal data at rest: AES-256-GCM field encryption, HMAC blind indexes, masking,
+and signed expiring tokens (QR codes, visit codes, public progress links).
+
+A stored encrypted field is a small document: {"k": key id, "n": nonce, "c": ciphertext+tag}
+(all base64 strings), so keys can rotate: new writes use the active key, reads find the
+key by id, and `FieldCipher.needs_rotation` tells a re-encryption job what to redo.
+Blind index = HMAC-SHA256(index key, normalised value): equal inputs give equal indexes,
+so we can look a phone or ID number up without storing it in clear.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import json
+import time
+import unicodedata
+from typing import Any, Mapping
+
+from Crypto.Cipher import AES
+from Crypto.Random import get_random_bytes
+
+
+def _b64(raw: bytes) -> str:
+    return base64.b64encode(raw).decode("ascii")
+
+
+def _unb64(text: str) -> bytes:
+    return base64.b64decode(text.encode("ascii"))
+
+
+class DecryptionError(ValueError):
+    pass
+
+
+class FieldCipher:
+    """Encrypts and decrypts single string fields; `aad` binds a ciphertext to its field."""
+
+    def __init__(self, keys: Mapping[str, bytes], active_key_id: str, index_key: bytes):
+        if active_key_id not in keys:
+            raise ValueError(f"active data key {active_key_id!r} is not among the keys")
+        for kid, key in keys.items():
+            if len(key) != 32:
+                raise ValueError(f"data key {kid!r} must be 32 bytes (AES-256)")
+        self._keys = dict(keys)
+        self.active_key_id = active_key_id
+        self._index_key = index_key
+
+    def encrypt(self, plaintext: str | None, aad: str = "") -> dict[str, str] | None:
+        if plaintext is None:
+            return None
+        nonce = get_random_bytes(12)
+        cipher = AES.new(self._keys[self.active_key_id], AES.MODE_GCM, nonce=nonce)
+        cipher.update(aad.encode())
+        ciphertext, tag = cipher.encrypt_and_digest(plaintext.encode("utf-8"))
+        return {"k": self.active_key_id, "n": _b64(nonce), "c": _b64(ciphertext + tag)}
+
+    def decrypt(self, stored: Mapping[str, str] | None, aad: str = "") -> str | None:
+        if stored is None:
+            return None
+        key = self._keys.get(stored.get("k", ""))
+        if key is None:
+            raise DecryptionError(f"unknown data key id {stored.get('k')!r}")
+        blob = _unb64(stored["c"])
+        cipher = AES.new(key, AES.MODE_GCM, nonce=_unb64(stored["n"]))
+        cipher.update(aad.encode())
+        try:
+            return cipher.decrypt_and_verify(blob[:-16], blob[-16:]).decode("utf-8")
+        except ValueError as error:
+            raise DecryptionError("ciphertext failed authentication") from error
+
+    def needs_rotation(self, stored: Mapping[str, str] | None) -> bool:
+        return stored is not None and stored.get("k") != self.active_key_id
+
+    def blind_index(self, value: str, purpose: str) -> str:
+        """HMAC of the normalised value, separated by purpose ("phone", "id_number", ...)."""
+        normalised = unicodedata.normalize("NFKC", value).strip().upper()
+        mac = hmac.new(self._index_key, f"{purpose}\x00{normalised}".encode(), hashlib.sha256)
+        return mac.hexdigest()
+
+
+class TokenSigner:
+    """Compact signed tokens: base64url(json payload).base64url(HMAC-SHA256)[:22 bytes].
+
+    Payloads carry `t` (purpose) and `exp` (unix seconds); `verify` refuses another
+    purpose, a bad signature or an expired token by returning None (callers turn that
+    into their own error: visit_code_invalid, a 404 page, ...).
+    """
+
+    def __init__(self, key: bytes):
+        self._key = key
+
+    def _mac(self, body: bytes) -> bytes:
+        return hmac.new(self._key, body, hashlib.sha256).digest()[:16]
+
+    def sign(self, purpose: str, payload: Mapping[str, Any], expires_at: float | None) -> str:
+        data = {"t": purpose, **payload}
+        if expires_at is not None:
+            data["exp"] = int(expires_at)
+        body = base64.urlsafe_b64encode(
+            json.dumps(data, separators=(",", ":"), ensure_ascii=False).encode()).rstrip(b"=")
+        sig = base64.urlsafe_b64encode(self._mac(body)).rstrip(b"=")
+        return (body + b"." + sig).decode("ascii")
+
+    def verify(self, purpose: str, token: str, now: float | None = None) -> dict[str, Any] | None:
+        try:
+            body_text, sig_text = token.strip().split(".", 1)
+            body = body_text.encode("ascii")
+            sig = base64.urlsafe_b64decode(sig_text + "=" * (-len(sig_text) % 4))
+        except (ValueError, UnicodeEncodeError):
+            return None
+        if not hmac.compare_digest(sig, self._mac(body)):
+            return None
+        try:
+            data = json.loads(base64.urlsafe_b64decode(body + b"=" * (-len(body) % 4)))
+        except ValueError:
+            return None
+        if not isinstance(data, dict) or data.get("t") != purpose:
+            return None
+        exp = data.get("exp")
+        if exp is not None and (now if now is not None else time.time()) >= exp:
+            return None
+        return data
+
+
+# ---- masking: what responses, pages and logs may show ---------------------------------
+
+def mask_name(name: str | None) -> str:
+    """张三 → 张*, 张三丰 → 张*丰, 欧阳娜娜 → 欧**娜, Li Lei → L*****i."""
+    if not name:
+        return ""
+    if len(name) == 1:
+        return "*"
+    if len(name) == 2:
+        return name[0] + "*"
+    return name[0] + "*" * (len(name) - 2) + name[-1]
+
+
+def mask_phone(phone: str | None) -> str:
+    """13812345678 → 138****5678."""
+    if not phone:
+        return ""
+    if len(phone) < 7:
+        return "*" * len(phone)
+    return phone[:3] + "*" * (len(phone) - 7) + phone[-4:]
+
+
+def mask_document(number: str | None) -> str:
+    """330106199001011234 → 3301**********1234; short documents keep 1 + 2 characters."""
+    if not number:
+        return ""
+    if len(number) >= 15:
+        return number[:4] + "*" * (len(number) - 8) + number[-4:]
+    if len(number) <= 3:
+        return "*" * len(number)
+    return number[:1] + "*" * (len(number) - 3) + number[-2:]
