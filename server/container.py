@@ -17,6 +17,7 @@ from server.secrets import Secrets
 from server.settings import Settings
 from services.catalogue import CatalogueService
 from services.clock import Clock
+from services.crypto import FieldCipher, TokenSigner
 from services.jobs import PeriodicTask
 
 
@@ -28,11 +29,13 @@ class Services:
     db: AsyncDatabase
     http: httpx.AsyncClient
     secrets: Secrets
+    cipher: FieldCipher          # personal data at rest (services/crypto.py)
+    signer: TokenSigner          # signed expiring tokens for QR codes and links
     catalogue: CatalogueService
 
     def domain_services(self) -> list[Any]:
         """Every domain service object, in declaration order."""
-        infra = {"settings", "clock", "client", "db", "http", "secrets"}
+        infra = {"settings", "clock", "client", "db", "http", "secrets", "cipher", "signer"}
         return [getattr(self, f.name) for f in fields(self) if f.name not in infra]
 
     async def ensure_indexes(self) -> None:

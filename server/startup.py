@@ -18,6 +18,7 @@ from server.secrets import Secrets, load_secrets
 from server.settings import Settings
 from services.catalogue import CatalogueService
 from services.clock import Clock
+from services.crypto import FieldCipher, TokenSigner
 
 log = logging.getLogger("palm.startup")
 
@@ -40,8 +41,11 @@ def open_http() -> httpx.AsyncClient:
 def build_services(settings: Settings, client: AsyncMongoClient, http: httpx.AsyncClient,
                    clock: Clock, secrets: Secrets) -> Services:
     db = client[settings.db.name]
+    cipher = FieldCipher(secrets.data_keys, secrets.data_key_id, secrets.index_key)
+    signer = TokenSigner(secrets.signing_key)
     return Services(
         settings=settings, clock=clock, client=client, db=db, http=http, secrets=secrets,
+        cipher=cipher, signer=signer,
         catalogue=CatalogueService(db),
     )
 
