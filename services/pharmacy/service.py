@@ -33,6 +33,7 @@ from pymongo import ASCENDING, DESCENDING, ReturnDocument
 from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import DuplicateKeyError
 
+from services import qr
 from services.actors import Actor
 from services.clock import Clock, as_utc
 from services.crypto import FieldCipher, TokenSigner
@@ -83,6 +84,16 @@ class PharmacyService:
         self.identity = identity
         self.audit = audit
         self._durations: tuple[float, dict[str, float]] | None = None
+
+    def wire(self, services: Any) -> None:
+        """Connect the services this one calls (built alongside it at start-up): the outbox,
+        identity, the audit log, and billing's settlement event when billing exists."""
+        self.notify = services.notify
+        self.identity = services.identity
+        self.audit = services.audit
+        billing = getattr(services, "billing", None)
+        if billing is not None and hasattr(billing, "on_settled"):
+            billing.on_settled("pharmacy", self.release_paid_prescription)
 
     async def ensure_indexes(self) -> None:
         await self.prescriptions.create_index("rx_no", unique=True)
@@ -490,13 +501,13 @@ class PharmacyService:
         text = self.qr_text(doc)
         return LabelOut(rx_no=out.rx_no, patient_name=out.patient_name, mode_label=out.mode_label,
                         delivery_label=out.delivery_label, doses=out.doses, herbs=out.herbs,
-                        qr_text=text, qr_data_url=views.qr_data_url(text))
+                        qr_text=text, qr_data_url=qr.data_url(text))
 
     async def label_png(self, actor: Actor, prescription_id: str, ip: str | None = None) -> bytes:
         """The bag label's QR code as a PNG."""
         doc = await self._load(prescription_id)
         await self._audit(actor, "pharmacy.label", doc, ip)
-        return views.qr_png(self.qr_text(doc))
+        return qr.png_bytes(self.qr_text(doc))
 
     async def statistics(self, days: int | None = None) -> StatsOut:
         """Time in each stage (average, 90th percentile), bags per day, overdue bags."""

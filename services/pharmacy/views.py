@@ -6,14 +6,8 @@ Personal data is decrypted only to be masked here.
 
 from __future__ import annotations
 
-import io
-import base64
 from datetime import datetime, timedelta
 from typing import Any, Mapping
-
-import qrcode
-import qrcode.constants
-import qrcode.image.pure
 
 from services.clock import as_utc, format_local
 from services.crypto import FieldCipher, mask_name
@@ -118,21 +112,6 @@ def progress_out(doc: Mapping[str, Any], now: datetime, progress_url: str,
         estimated_ready_text=format_local(estimate, "%m月%d日 %H:%M") if estimate else "",
         pickup_place=pickup, courier=doc.get("courier"), tracking_no=doc.get("tracking_no"),
         progress_url=progress_url)
-
-
-def qr_png(text: str) -> bytes:
-    """A QR code PNG (error correction M, so a creased bag label still scans)."""
-    code = qrcode.QRCode(error_correction=qrcode.constants.ERROR_CORRECT_M, box_size=8, border=2,
-                         image_factory=qrcode.image.pure.PyPNGImage)
-    code.add_data(text)
-    code.make(fit=True)
-    buffer = io.BytesIO()
-    code.make_image().save(buffer)
-    return buffer.getvalue()
-
-
-def qr_data_url(text: str) -> str:
-    return "data:image/png;base64," + base64.b64encode(qr_png(text)).decode("ascii")
 
 
 def mask_for_storage(name: str) -> str:
