@@ -20,6 +20,7 @@ class H5Service:
 # Only services whose pages exist are listed: no dead links.
 H5_SERVICES: list[H5Service] = [
     H5Service("科室导航", "院区、科室与医生介绍", "/h5/departments", "🏥"),
+    H5Service("中药代煎", "代煎进度、取药与快递", "/h5/decoction", "🌿"),
 ]
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from handlers import catalogue, docs, h5, health, identity
+from handlers import pharmacy, pharmacy_pages
 from server.settings import Settings
 
 
@@ -15,6 +16,8 @@ def all_routes(settings: Settings) -> list[Any]:
         *catalogue.routes,
         *identity.routes,
         *h5.routes,
+        *pharmacy.routes,
+        *pharmacy_pages.routes,
     ]
     if settings.development:
         routes.extend(dev_routes())

@@ -519,8 +519,8 @@ class PharmacyService:
             {"history.stage": 1, "history.at": 1, "created_at": 1}).to_list()
         return compute_stats(docs, days, self.clock.now(), await self.overdue())
 
-    def chart_svg(self, stats: StatsOut) -> str:
+    async def statistics_svg(self, days: int | None = None) -> str:
         """The statistics as one server-rendered SVG chart."""
         from services.pharmacy.stats import render_svg
-        return render_svg(stats)
+        return render_svg(await self.statistics(days))
 
