@@ -55,3 +55,26 @@ def walk(app, prescription_id: str, stages: list[str]):
             app.clock.advance(minutes=31)
         out = advance(app, prescription_id, stage)
     return out
+
+
+def push(his_client, **overrides: Any) -> dict[str, Any]:
+    """POST a prescription as the HIS; returns the stored prescription (pharmacist view)."""
+    response = his_client.post("/api/v1/his/prescriptions", json=rx_payload(**overrides))
+    assert response.status_code == 201, response.text
+    return response.json()["prescription"]
+
+
+def step(client, prescription_id: str, to_stage: str, **fields: Any):
+    return client.post(f"/api/v1/pharmacy/prescriptions/{prescription_id}/advance",
+                       json={"to_stage": to_stage, "station": "调剂台-1", **fields})
+
+
+def walk_http(app, client, prescription_id: str, stages: list[str]) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for stage in stages:
+        if stage == "decocting":
+            app.clock.advance(minutes=31)
+        response = step(client, prescription_id, stage)
+        assert response.status_code == 200, response.text
+        out = response.json()
+    return out
