@@ -4,14 +4,14 @@ Collection (owned here):
     prescriptions {_id, rx_no (unique), source, patient_id|None, patient_name (encrypted),
                    patient_masked, phone (encrypted)|None, card_index|None, herbs[], doses,
                    mode, delivery, pickup_window, address (encrypted)|None, doctor, department,
-                   stage, stage_entered_at, step_n, next_n,
+                   stage, stage_entered_at, step_n, next_n, state ("<id>:<stage>:<next_n>", unique),
                    history [{n, stage, at, by, by_label, station}]   (the active steps)
                    undone  [{...step, undone_at, undone_by, reason}] (supervisor undos)
                    courier, tracking_no, notices_pending [n], payload_hash,
                    created_at, updated_at}
 
-Every stage change is ONE find_one_and_update filtered on the stage and step number the
-caller saw, so two stations scanning the same bag cannot both move it. Messages are
+Every stage change is ONE find_one_and_update filtered on `state`, the stage and step
+number the caller saw, so two stations scanning the same bag cannot both move it. Messages are
 recorded as `notices_pending` in that same update and sent afterwards through the outbox
 with a dedup key per prescription + stage + step number; a background task re-sends any
 that a crash left pending, and the outbox's dedup makes that safe.
@@ -63,6 +63,16 @@ def _object_id(value: str) -> ObjectId:
         raise _not_found() from None
 
 
+def state_key(prescription_id: ObjectId, stage: str, version: int) -> str:
+    """The compare-and-set key of a bag: its id, current stage and version (`next_n`,
+    which every step and every undo increases).
+
+    Every stage change filters on the key it read and writes the new one, so the update
+    is conditional on the current stage in ONE indexed equality; a reader who saw the
+    bag before any other change (even an undo back to the same stage) matches nothing."""
+    return f"{prescription_id}:{stage}:{version}"
+
+
 def _field(obj: Any, name: str) -> Any:
     """A field of a bill whether it is a mapping or an object."""
     if isinstance(obj, Mapping):
@@ -97,6 +107,7 @@ class PharmacyService:
 
     async def ensure_indexes(self) -> None:
         await self.prescriptions.create_index("rx_no", unique=True)
+        await self.prescriptions.create_index("state", unique=True)
         await self.prescriptions.create_index([("stage", ASCENDING), ("stage_entered_at", ASCENDING)])
         await self.prescriptions.create_index([("patient_id", ASCENDING), ("created_at", DESCENDING)])
         await self.prescriptions.create_index([("updated_at", DESCENDING)])
@@ -138,7 +149,9 @@ class PharmacyService:
         now = self.clock.now()
         first = {"n": 1, "stage": "received", "at": now, "by": actor.id or actor.kind,
                  "by_label": actor.label or source.upper(), "station": source}
+        oid = ObjectId()
         doc: dict[str, Any] = {
+            "_id": oid, "state": state_key(oid, "received", 2),
             "rx_no": body.rx_no, "source": source, "patient_id": patient_id,
             "patient_name": self.cipher.encrypt(body.patient_name, aad="patient_name"),
             "patient_masked": views.mask_for_storage(body.patient_name),
@@ -154,13 +167,12 @@ class PharmacyService:
             "payload_hash": digest, "created_at": now, "updated_at": now,
         }
         try:
-            result = await self.prescriptions.insert_one(doc)
+            await self.prescriptions.insert_one(doc)
         except DuplicateKeyError:
             existing = await self.prescriptions.find_one({"rx_no": body.rx_no})
             if existing is None:
                 raise
             return self._repeat(existing, digest)
-        doc["_id"] = result.inserted_id
         await self._audit(actor, "pharmacy.prescription_received", doc, ip, source=source)
         if doc["notices_pending"]:
             await self._send_notice(doc, first)
@@ -281,11 +293,12 @@ class PharmacyService:
         n = doc["next_n"]
         step = {"n": n, "stage": body.to_stage, "at": now, "by": actor.id, "by_label": actor.label,
                 "station": body.station or ""}
-        query: dict[str, Any] = {"_id": doc["_id"], "stage": doc["stage"], "step_n": doc["step_n"]}
-        if body.to_stage == "decocting":
-            query["stage_entered_at"] = {"$lte": utc_floor(now - timedelta(minutes=self.config.soak_minutes))}
+        # The stage and step we read, as one indexed equality: if another station moved the
+        # bag (or a supervisor undid a step) since, nothing matches. The soaking time was
+        # checked on that same read, so it still holds when this matches.
+        query = {"state": state_key(doc["_id"], doc["stage"], n)}
         fields: dict[str, Any] = {"stage": body.to_stage, "stage_entered_at": now, "step_n": n,
-                                  "updated_at": now}
+                                  "state": state_key(doc["_id"], body.to_stage, n + 1), "updated_at": now}
         if body.to_stage == "shipped":
             fields.update(courier=body.courier, tracking_no=body.tracking_no)
         push: dict[str, Any] = {"history": step}
@@ -335,12 +348,14 @@ class PharmacyService:
             "$push": {"undone": undone},
             "$pull": {"notices_pending": last["n"]},
             "$set": {"stage": previous["stage"], "stage_entered_at": previous["at"],
-                     "step_n": previous["n"], "updated_at": now},
+                     "step_n": previous["n"], "updated_at": now,
+                     "state": state_key(doc["_id"], previous["stage"], doc["next_n"] + 1)},
+            "$inc": {"next_n": 1},
         }
         if last["stage"] == "shipped":
             update["$set"].update(courier=None, tracking_no=None)
         updated = await self.prescriptions.find_one_and_update(
-            {"_id": doc["_id"], "stage": doc["stage"], "step_n": last["n"]}, update,
+            {"state": state_key(doc["_id"], doc["stage"], doc["next_n"])}, update,
             return_document=ReturnDocument.AFTER)
         if updated is None:
             raise Conflict("stage_changed", "该药袋刚被其他工位处理，请刷新后再撤销")

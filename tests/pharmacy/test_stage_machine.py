@@ -121,7 +121,7 @@ def test_supervisor_undo_takes_back_the_last_step_and_keeps_it_on_record(app):
     assert stored["undone"][0]["stage"] == "dispensed"
     assert stored["undone"][0]["reason"] == "调配有误，重新调配"
     again = advance(app, rx.id, "dispensed")
-    assert [s.n for s in again.steps] == [1, 2, 4]
+    assert [s.n for s in again.steps] == [1, 2, 5]
 
 
 def test_repeating_the_same_prescription_is_a_no_op_and_a_changed_one_conflicts(app):
@@ -149,3 +149,16 @@ def test_a_paid_bill_with_a_prescription_releases_it_to_the_pharmacy_once(app):
     assert first.created and not again.created
     assert app.db.prescriptions.find_one({"rx_no": bill["prescription"]["rx_no"]})["source"] == "billing"
     assert app.call(lambda s: s.pharmacy.release_paid_prescription({"id": "bill-2"})) is None
+
+
+def test_a_station_that_read_the_bag_before_an_advance_and_undo_cannot_advance_it(app):
+    rx = receive(app)
+    walk(app, rx.id, ["reviewed"])
+    stale = app.call(lambda s: s.pharmacy.prescriptions.find_one({"rx_no": rx.rx_no}))
+    advance(app, rx.id, "dispensed")
+    app.call(lambda s: s.pharmacy.undo_last_step(PHARMACIST, rx.id, "称量有误"))
+    body = AdvanceIn(to_stage="dispensed", station="stale")
+    with pytest.raises(Conflict):
+        app.call(lambda s: s.pharmacy.do_advance(PHARMACIST, stale, body))
+    stored = app.db.prescriptions.find_one({"rx_no": rx.rx_no})
+    assert [s["stage"] for s in stored["history"]] == ["received", "reviewed"]
