@@ -115,8 +115,9 @@ async def bare_find(uri: str, rx_numbers: list[str]):
 
 
 async def scan_and_advance(url: str, data: dict):
-    login = httpx.post(url + "/api/v1/staff/login",
-                       json={"username": data["username"], "password": data["password"]})
+    async with httpx.AsyncClient() as client:
+        login = await client.post(url + "/api/v1/staff/login",
+                                  json={"username": data["username"], "password": data["password"]})
     login.raise_for_status()
     headers = {"Authorization": "Bearer " + login.json()["token"]}
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import math
 from collections import Counter
+from itertools import pairwise
 from datetime import datetime, timedelta
 from typing import Any, Iterable, Mapping
 from xml.sax.saxutils import escape
@@ -22,7 +23,7 @@ def stage_samples(docs: Iterable[Mapping[str, Any]]) -> dict[str, list[float]]:
     samples: dict[str, list[float]] = {}
     for doc in docs:
         steps = doc.get("history") or []
-        for here, after in zip(steps, steps[1:]):
+        for here, after in pairwise(steps):
             seconds = (as_utc(after["at"]) - as_utc(here["at"])).total_seconds()
             samples.setdefault(here["stage"], []).append(max(0.0, seconds))
     return samples

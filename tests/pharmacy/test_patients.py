@@ -24,7 +24,7 @@ def pharmacist(app):
 
 @pytest.fixture(scope="module")
 def family(app):
-    client, account_id = patient_client(app)
+    client, _account_id = patient_client(app)
     phone = new_phone()
     member = add_patient(app, client, name="欧阳娜娜", sex="female", phone=phone)
     return client, member, phone

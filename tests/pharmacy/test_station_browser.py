@@ -24,7 +24,7 @@ def login(app):
     made = {}
     for role in ("pharmacist", "pharmacy_supervisor"):
         username, password = f"ph{secrets.token_hex(3)}", secrets.token_urlsafe(12)
-        app.call(lambda s: s.staff.create_staff(username, "钱药师", [role], password))
+        app.call(lambda s, u=username, r=role, p=password: s.staff.create_staff(u, "钱药师", [r], p))
         made[role] = (username, password)
     return made
 
