@@ -26,12 +26,11 @@ class StatsQuery(ApiModel):
 
 
 class HisPrescriptionHandler(ApiHandler):
-    @api(auth=device("his"), body=PrescriptionIn, response=IntakeOut, status=201, errors=(409, 422),
+    @api(auth=device("his"), body=PrescriptionIn, response=IntakeOut, errors=(409, 422),
          summary="HIS 推送中药处方（按处方号幂等）", tags=TAGS)
     async def post(self, body: PrescriptionIn):
-        """Receive a TCM prescription from the HIS; the same one again is 200 and changes nothing."""
-        out = await self.services.pharmacy.receive_prescription(self.actor, body, ip=self.client_ip)
-        self.send_json(out.model_dump(mode="json"), 201 if out.created else 200)
+        """Receive a TCM prescription from the HIS; the same one again (created=false) changes nothing."""
+        return await self.services.pharmacy.receive_prescription(self.actor, body, ip=self.client_ip)
 
 
 class ScanHandler(ApiHandler):

@@ -15,7 +15,7 @@ Handling = Literal["先煎", "后下", "包煎", "烊化", "另煎", "冲服"]
 
 class HerbIn(ApiModel):
     name: str = Field(min_length=1, max_length=20, description="药名，如 黄芪")
-    grams: float = Field(gt=0, le=1000, description="每帖克数")
+    grams: float = Field(ge=0.1, le=1000, description="每帖克数")
     handling: Handling | None = Field(default=None, description="特殊煎法：先煎/后下/包煎/烊化…")
 
 

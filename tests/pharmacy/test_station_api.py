@@ -30,7 +30,7 @@ def test_his_push_creates_once_and_a_repeat_changes_nothing(app, his):
     payload = rx_payload()
     first = his.post("/api/v1/his/prescriptions", json=payload)
     again = his.post("/api/v1/his/prescriptions", json=payload)
-    assert first.status_code == 201 and again.status_code == 200
+    assert first.status_code == 200 and again.status_code == 200
     assert first.json()["created"] is True and again.json()["created"] is False
     assert first.json()["prescription"]["id"] == again.json()["prescription"]["id"]
     assert app.db.prescriptions.count_documents({"rx_no": payload["rx_no"]}) == 1
