@@ -57,18 +57,30 @@ def compute_stats(docs: list[Mapping[str, Any]], days: int, now: datetime,
                     overdue_by_stage={s: by_stage[s] for s in STAGES if by_stage.get(s)})
 
 
+def _nice_step(raw: float) -> float:
+    """The axis step: the smallest 1, 2 or 5 × 10^k at least `raw` (and at least 1)."""
+    if raw <= 1:
+        return 1.0
+    magnitude = 10 ** math.floor(math.log10(raw))
+    for factor in (1, 2, 5, 10):
+        if factor * magnitude >= raw:
+            return float(factor * magnitude)
+    return float(10 * magnitude)
+
+
 def _bars(x0: float, y0: float, width: float, height: float, labels: list[str],
           series: list[tuple[str, str, list[float | None]]], unit: str, title: str) -> list[str]:
     """One grouped bar chart (each series a colour) inside the given box."""
     out = [f'<text x="{x0}" y="{y0 - 12}" font-size="16" font-weight="600" fill="#1a1a1a">{escape(title)}</text>']
     peak = max([v for _, _, vals in series for v in vals if v] or [1.0])
-    top = peak * 1.15
+    step = _nice_step(peak * 1.1 / 4)
+    top = step * 4
     out.append(f'<line x1="{x0}" y1="{y0 + height}" x2="{x0 + width}" y2="{y0 + height}" stroke="#888"/>')
     for i in range(0, 5):
         value = top * i / 4
         y = y0 + height - height * i / 4
         out.append(f'<line x1="{x0}" y1="{y:.1f}" x2="{x0 + width}" y2="{y:.1f}" stroke="#e4e8e7"/>')
-        out.append(f'<text x="{x0 - 6}" y="{y + 4:.1f}" font-size="11" text-anchor="end" fill="#555">{value:.0f}</text>')
+        out.append(f'<text x="{x0 - 6}" y="{y + 4:.1f}" font-size="11" text-anchor="end" fill="#555">{value:g}</text>')
     group = width / max(1, len(labels))
     bar = group * 0.7 / max(1, len(series))
     for gi, label in enumerate(labels):

@@ -130,3 +130,24 @@ def test_supervisor_sees_the_statistics_chart(app, browser, login):
     page.wait_for_function("() => document.getElementById('chart').naturalWidth > 100")
     assert "已收方" in page.inner_text("#stage-rows")
     context.close()
+
+
+def test_logged_in_patient_sees_their_prescriptions_on_the_h5_list(app, his, phone):
+    from tests.support import add_patient, new_phone, patient_client
+
+    client, _account = patient_client(app, phone=(mobile := new_phone()))
+    member = add_patient(app, client, name="孙丽华", sex="female")
+    rx = push(his, patient_id=member["id"], patient_name="孙丽华")
+
+    async def session(services):
+        account = await services.identity.account_for_phone(mobile)
+        return await services.identity.create_session("patient", str(account["_id"]))
+
+    phone.context.add_cookies([{"name": "palm_session", "value": app.call(session), "url": app.url}])
+    phone.goto(app.url + "/h5/")
+    phone.click("a[href='/h5/decoction']")
+    phone.wait_for_selector(f"#members a:has-text('{rx['rx_no']}')")
+    assert "孙*华" in phone.inner_text("#members") and "已收方" in phone.inner_text("#members")
+    phone.click(f"#members a:has-text('{rx['rx_no']}')")
+    phone.wait_for_selector("#current-stage")
+    assert phone.inner_text("#current-stage") == "已收方"
