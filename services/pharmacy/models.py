@@ -35,6 +35,7 @@ class PrescriptionIn(ApiModel):
     address: str | None = Field(default=None, max_length=200, description="快递地址（加密保存）")
     doctor: str | None = Field(default=None, max_length=40)
     department: str | None = Field(default=None, max_length=40)
+    payment_required: bool = Field(default=False, description="须在线缴费：缴费后才进入药房（待缴费）")
 
     @model_validator(mode="after")
     def _courier_needs_address(self) -> "PrescriptionIn":

@@ -85,6 +85,7 @@ class PharmacyService:
                  config: PharmacyConfig, public_url: str, *, notify: Any = None,
                  identity: Any = None, audit: Any = None):
         self.prescriptions = db["prescriptions"]
+        self.releases = db["prescription_releases"]
         self.clock = clock
         self.cipher = cipher
         self.signer = signer
@@ -103,7 +104,7 @@ class PharmacyService:
         self.audit = services.audit
         billing = getattr(services, "billing", None)
         if billing is not None and hasattr(billing, "on_settled"):
-            billing.on_settled("pharmacy", self.release_paid_prescription)
+            billing.on_settled("prescription", self.release_paid_prescription, name="pharmacy")
 
     async def ensure_indexes(self) -> None:
         await self.prescriptions.create_index("rx_no", unique=True)
@@ -113,6 +114,7 @@ class PharmacyService:
         await self.prescriptions.create_index([("updated_at", DESCENDING)])
         await self.prescriptions.create_index([("created_at", DESCENDING)])
         await self.prescriptions.create_index("notices_pending", sparse=True)
+        await self.releases.create_index("rx_no", unique=True)
 
     def background_tasks(self) -> list[PeriodicTask]:
         return [PeriodicTask("pharmacy.notices", self.resend_pending_notices, interval=15.0)]
@@ -147,11 +149,12 @@ class PharmacyService:
             return self._repeat(existing, digest)
         patient_id = await self._resolve_patient(body)
         now = self.clock.now()
-        first = {"n": 1, "stage": "received", "at": now, "by": actor.id or actor.kind,
+        initial = "awaiting_payment" if body.payment_required else "received"
+        first = {"n": 1, "stage": initial, "at": now, "by": actor.id or actor.kind,
                  "by_label": actor.label or source.upper(), "station": source}
         oid = ObjectId()
         doc: dict[str, Any] = {
-            "_id": oid, "state": state_key(oid, "received", 2),
+            "_id": oid, "state": state_key(oid, initial, 2),
             "rx_no": body.rx_no, "source": source, "patient_id": patient_id,
             "patient_name": self.cipher.encrypt(body.patient_name, aad="patient_name"),
             "patient_masked": views.mask_for_storage(body.patient_name),
@@ -161,9 +164,9 @@ class PharmacyService:
             "mode": body.mode, "delivery": body.delivery, "pickup_window": body.pickup_window,
             "address": self.cipher.encrypt(body.address, aad="address") if body.address else None,
             "doctor": body.doctor, "department": body.department,
-            "stage": "received", "stage_entered_at": now, "step_n": 1, "next_n": 2,
+            "stage": initial, "stage_entered_at": now, "step_n": 1, "next_n": 2,
             "history": [first], "undone": [], "courier": None, "tracking_no": None,
-            "notices_pending": [1] if "received" in self.config.notify_stages else [],
+            "notices_pending": [1] if initial in self.config.notify_stages else [],
             "payload_hash": digest, "created_at": now, "updated_at": now,
         }
         try:
@@ -176,6 +179,11 @@ class PharmacyService:
         await self._audit(actor, "pharmacy.prescription_received", doc, ip, source=source)
         if doc["notices_pending"]:
             await self._send_notice(doc, first)
+        if initial == "awaiting_payment":
+            # billing may have settled the bill before the HIS sent the prescription
+            marker = await self.releases.find_one({"rx_no": body.rx_no})
+            if marker is not None:
+                doc = await self._release(body.rx_no, marker) or doc
         return IntakeOut(created=True, prescription=self._out(doc))
 
     def _repeat(self, existing: Mapping[str, Any], digest: str) -> IntakeOut:
@@ -198,19 +206,54 @@ class PharmacyService:
             return record.id if record is not None else None
         return None
 
-    async def release_paid_prescription(self, bill: Any) -> IntakeOut | None:
-        """A settled bill carrying a TCM prescription sends it to the pharmacy (idempotent).
-
-        The bill carries the prescription as `prescription` (the same fields as the HIS
-        sends) and the patient as `patient_id`; bills without a prescription are ignored.
-        """
-        data = _field(bill, "prescription")
-        if not data:
+    async def release_paid_prescription(self, bill: Any) -> PrescriptionOut | None:
+        """Billing's settlement listener: a paid bill carrying `prescription_no` releases that
+        prescription from 待缴费 into the pharmacy (idempotent; the bill may also be paid
+        before the HIS sends the prescription, which then starts at 已收方)."""
+        rx_no = _field(bill, "prescription_no")
+        if not rx_no:
             return None
-        payload = dict(data)
-        payload.setdefault("patient_id", _field(bill, "patient_id"))
-        return await self.receive_prescription(BILLING_ACTOR, PrescriptionIn.model_validate(payload),
-                                               source="billing")
+        marker = {"rx_no": rx_no, "bill_id": str(_field(bill, "id") or ""),
+                  "patient_id": _field(bill, "patient_id"), "paid_at": self.clock.now()}
+        try:
+            await self.releases.update_one({"rx_no": rx_no}, {"$setOnInsert": marker}, upsert=True)
+        except DuplicateKeyError:
+            pass  # a concurrent repeat of the same settlement wrote it
+        doc = await self._release(rx_no, marker)
+        return self._out(doc) if doc is not None else None
+
+    async def _release(self, rx_no: str, marker: Mapping[str, Any]) -> dict[str, Any] | None:
+        """Move a 待缴费 prescription to 已收方 once (conditional on its stage and version)."""
+        doc = await self.prescriptions.find_one({"rx_no": rx_no})
+        if doc is None or doc["stage"] != "awaiting_payment":
+            return doc
+        if marker.get("patient_id") and doc.get("patient_id") and marker["patient_id"] != doc["patient_id"]:
+            log.warning("bill %s pays prescription %s of another patient: not released",
+                        marker.get("bill_id"), rx_no)
+            await self._audit(BILLING_ACTOR, "pharmacy.release_refused", doc, None,
+                              bill_id=marker.get("bill_id"))
+            return doc
+        now = self.clock.now()
+        n = doc["next_n"]
+        step = {"n": n, "stage": "received", "at": now, "by": BILLING_ACTOR.id,
+                "by_label": BILLING_ACTOR.label, "station": f"bill {marker.get('bill_id', '')}".strip()}
+        push: dict[str, Any] = {"history": step}
+        if "received" in self.config.notify_stages:
+            push["notices_pending"] = n
+        updated = await self.prescriptions.find_one_and_update(
+            {"state": state_key(doc["_id"], "awaiting_payment", n)},
+            {"$set": {"stage": "received", "stage_entered_at": now, "step_n": n, "updated_at": now,
+                      "state": state_key(doc["_id"], "received", n + 1),
+                      "paid_bill_id": marker.get("bill_id")},
+             "$inc": {"next_n": 1}, "$push": push},
+            return_document=ReturnDocument.AFTER)
+        if updated is None:  # released concurrently by the other path
+            return await self.prescriptions.find_one({"rx_no": rx_no})
+        await self._audit(BILLING_ACTOR, "pharmacy.released_after_payment", updated, None,
+                          bill_id=marker.get("bill_id"))
+        if "notices_pending" in push:
+            await self._send_notice(updated, step)
+        return updated
 
     # ---- reading ------------------------------------------------------------------------
 
@@ -265,6 +308,9 @@ class PharmacyService:
     async def check_advance(self, doc: dict[str, Any], body: AdvanceIn) -> dict[str, Any]:
         """Validate a step against the table and the hospital rules, without changing anything."""
         current, target = doc["stage"], body.to_stage
+        if current == "awaiting_payment":
+            raise BusinessRuleViolation("prescription_unpaid", "该处方尚未缴费，缴费后将自动进入药房",
+                                        details={"rx_no": doc["rx_no"]})
         if not can_move(doc["mode"], doc["delivery"], current, target):
             following = next_stage(doc["mode"], doc["delivery"], current)
             hint = f"下一步应为「{STAGE_LABELS[following]}」" if following else "该处方已完成"
@@ -340,6 +386,8 @@ class PharmacyService:
         if len(history) < 2:
             raise BusinessRuleViolation("nothing_to_undo", "该处方仅有收方记录，没有可撤销的步骤")
         last, previous = history[-1], history[-2]
+        if previous["stage"] == "awaiting_payment":
+            raise BusinessRuleViolation("nothing_to_undo", "缴费后进入药房这一步不能撤销")
         now = self.clock.now()
         undone = {**last, "undone_at": now, "undone_by": actor.id, "undone_by_label": actor.label,
                   "reason": reason, "undo_station": station or ""}

@@ -1,11 +1,13 @@
 """The decoction stage machine, as explicit tables.
 
 代煎 (mode "pharmacy", the pharmacy decocts):
-    received 已收方 → reviewed 审方 → dispensed 调配 → checked 复核 → soaking 浸泡
+    [awaiting_payment 待缴费 →] received 已收方 → reviewed 审方 → dispensed 调配 → checked 复核 → soaking 浸泡
     → decocting 煎煮 → packed 包装 → ready_for_pickup 待取药 | shipped 已发货 → completed
 自煎 (mode "self", the patient decocts at home) skips soaking, decocting and packing:
     received → reviewed → dispensed → checked → ready_for_pickup | shipped → completed
 
+awaiting_payment is where a prescription the patient still has to pay online waits;
+only billing's settlement moves it on (`PharmacyService.release_paid_prescription`).
 Which of ready_for_pickup / shipped applies is decided by the delivery method (pick-up
 window or courier), so from any stage there is exactly one next stage. A move is legal
 only if it is in TRANSITIONS[mode][current] AND allowed for the delivery method.
@@ -15,16 +17,16 @@ from __future__ import annotations
 
 from typing import Literal
 
-Stage = Literal["received", "reviewed", "dispensed", "checked", "soaking", "decocting",
+Stage = Literal["awaiting_payment", "received", "reviewed", "dispensed", "checked", "soaking", "decocting",
                 "packed", "ready_for_pickup", "shipped", "completed"]
 Mode = Literal["pharmacy", "self"]
 Delivery = Literal["pickup", "courier"]
 
-STAGES: tuple[str, ...] = ("received", "reviewed", "dispensed", "checked", "soaking",
+STAGES: tuple[str, ...] = ("awaiting_payment", "received", "reviewed", "dispensed", "checked", "soaking",
                            "decocting", "packed", "ready_for_pickup", "shipped", "completed")
 
 STAGE_LABELS: dict[str, str] = {
-    "received": "已收方", "reviewed": "审方", "dispensed": "调配", "checked": "复核",
+    "awaiting_payment": "待缴费", "received": "已收方", "reviewed": "审方", "dispensed": "调配", "checked": "复核",
     "soaking": "浸泡", "decocting": "煎煮", "packed": "包装", "ready_for_pickup": "待取药",
     "shipped": "已发货", "completed": "已完成",
 }
@@ -42,6 +44,7 @@ DELIVERY_LABELS: dict[str, str] = {"pickup": "窗口自取", "courier": "快递�
 # mode → current stage → allowed next stages
 TRANSITIONS: dict[str, dict[str, tuple[str, ...]]] = {
     "pharmacy": {
+        "awaiting_payment": ("received",),
         "received": ("reviewed",),
         "reviewed": ("dispensed",),
         "dispensed": ("checked",),
@@ -54,6 +57,7 @@ TRANSITIONS: dict[str, dict[str, tuple[str, ...]]] = {
         "completed": (),
     },
     "self": {
+        "awaiting_payment": ("received",),
         "received": ("reviewed",),
         "reviewed": ("dispensed",),
         "dispensed": ("checked",),
@@ -63,6 +67,9 @@ TRANSITIONS: dict[str, dict[str, tuple[str, ...]]] = {
         "completed": (),
     },
 }
+
+# Stages only billing may move a bag into (never a pharmacist's scan).
+PAYMENT_ONLY = frozenset({"received"})
 
 # Stages only one delivery method may enter.
 DELIVERY_ONLY: dict[str, str] = {"ready_for_pickup": "pickup", "shipped": "courier"}
@@ -85,9 +92,9 @@ def next_stage(mode: str, delivery: str, current: str) -> str | None:
     return options[0] if options else None
 
 
-def path(mode: str, delivery: str) -> list[str]:
-    """Every stage a bag of this mode and delivery goes through, in order."""
-    stages, current = ["received"], "received"
+def path(mode: str, delivery: str, start: str = "received") -> list[str]:
+    """Every stage a bag of this mode and delivery goes through from `start`, in order."""
+    stages, current = [start], start
     while (following := next_stage(mode, delivery, current)) is not None:
         stages.append(following)
         current = following

@@ -80,8 +80,8 @@ def patient_item(doc: Mapping[str, Any], progress_url: str) -> PatientPrescripti
 def estimate_ready(doc: Mapping[str, Any], now: datetime, durations: Mapping[str, float]) -> datetime | None:
     """When the bag should reach 待取药/已发货: the rest of this stage plus the typical
     duration (seconds, from recent bags) of each stage still ahead of it."""
-    if doc["stage"] in READY_STAGES:
-        return None
+    if doc["stage"] in READY_STAGES or doc["stage"] == "awaiting_payment":
+        return None   # ready already, or not in the pharmacy's hands until paid
     stages = path(doc["mode"], doc["delivery"])
     ahead = stages[stages.index(doc["stage"]) + 1:]
     entered = as_utc(doc["stage_entered_at"])
@@ -97,7 +97,7 @@ def progress_out(doc: Mapping[str, Any], now: datetime, progress_url: str,
                  durations: Mapping[str, float], pickup_place: str) -> ProgressOut:
     """The public progress page's data: a stage timeline with times, no personal data."""
     reached = {s["stage"]: as_utc(s["at"]) for s in doc["history"]}
-    stages = path(doc["mode"], doc["delivery"])
+    stages = path(doc["mode"], doc["delivery"], start=doc["history"][0]["stage"])
     current_index = stages.index(doc["stage"])
     timeline = [TimelineStep(stage=s, label=STAGE_LABELS[s], at=reached.get(s) if i <= current_index else None,
                              at_text=format_local(reached[s], "%m-%d %H:%M") if i <= current_index and s in reached else "",

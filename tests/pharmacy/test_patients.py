@@ -136,3 +136,9 @@ def test_the_home_page_has_a_decoction_tile_that_leads_to_a_page(app):
     home = httpx.get(app.url + "/h5/").text
     assert 'href="/h5/decoction"' in home
     assert httpx.get(app.url + "/h5/decoction").status_code == 200
+
+
+def test_an_unpaid_prescription_page_asks_for_payment_first(app, his):
+    rx = push(his, payment_required=True)
+    html = httpx.get(app.url + progress_path(rx)).text
+    assert "待缴费" in html and "请先完成缴费" in html and "预计" not in html

@@ -140,15 +140,44 @@ def test_repeating_the_same_prescription_is_a_no_op_and_a_changed_one_conflicts(
     assert app.db.prescriptions.count_documents({"rx_no": payload["rx_no"]}) == 1
 
 
-def test_a_paid_bill_with_a_prescription_releases_it_to_the_pharmacy_once(app):
+def test_an_unpaid_prescription_waits_until_its_bill_is_paid_then_enters_once(app):
+    rx = receive(app, payment_required=True)
+    assert rx.stage == "awaiting_payment" and rx.stage_label == "待缴费"
+    with pytest.raises(BusinessRuleViolation) as caught:
+        advance(app, rx.id, "received")
+    assert caught.value.code == "prescription_unpaid"
+    with pytest.raises(BusinessRuleViolation):
+        advance(app, rx.id, "reviewed")
+    bill = {"id": "bill-1", "patient_id": None, "prescription_no": rx.rx_no}
+    released = app.call(lambda s: s.pharmacy.release_paid_prescription(bill))
+    again = app.call(lambda s: s.pharmacy.release_paid_prescription(bill))
+    assert released.stage == "received" and again.stage == "received"
+    stored = app.db.prescriptions.find_one({"rx_no": rx.rx_no})
+    assert [s["stage"] for s in stored["history"]] == ["awaiting_payment", "received"]
+    assert stored["paid_bill_id"] == "bill-1"
+    assert advance(app, rx.id, "reviewed").stage == "reviewed"
+
+
+def test_a_bill_paid_before_the_prescription_arrives_lets_it_start_received(app):
     from tests.pharmacy.helpers import rx_payload
 
-    bill = {"id": "bill-1", "patient_id": None, "prescription": rx_payload()}
-    first = app.call(lambda s: s.pharmacy.release_paid_prescription(bill))
-    again = app.call(lambda s: s.pharmacy.release_paid_prescription(bill))
-    assert first.created and not again.created
-    assert app.db.prescriptions.find_one({"rx_no": bill["prescription"]["rx_no"]})["source"] == "billing"
-    assert app.call(lambda s: s.pharmacy.release_paid_prescription({"id": "bill-2"})) is None
+    payload = rx_payload(payment_required=True)
+    app.call(lambda s: s.pharmacy.release_paid_prescription(
+        {"id": "bill-early", "prescription_no": payload["rx_no"]}))
+    rx = receive(app, **payload)
+    assert rx.stage == "received"
+    assert app.call(lambda s: s.pharmacy.release_paid_prescription({"id": "bill-x"})) is None
+
+
+def test_a_bill_of_another_patient_does_not_release_the_prescription(app):
+    from tests.support import add_patient, patient_client
+
+    client, _ = patient_client(app)
+    member = add_patient(app, client, name="王建国")
+    rx = receive(app, payment_required=True, patient_id=member["id"])
+    out = app.call(lambda s: s.pharmacy.release_paid_prescription(
+        {"id": "bill-b", "prescription_no": rx.rx_no, "patient_id": "patient-b"}))
+    assert out.stage == "awaiting_payment"
 
 
 def test_a_station_that_read_the_bag_before_an_advance_and_undo_cannot_advance_it(app):
