@@ -28,7 +28,7 @@ import httpx  # noqa: E402
 from bson import ObjectId  # noqa: E402
 from pymongo import AsyncMongoClient, ReturnDocument  # noqa: E402
 
-from services.pharmacy.service import state_key  # noqa: E402
+from services.pharmacy.keys import state_key  # noqa: E402
 from bench.common import (  # noqa: E402
     app_processes, hammer, measure_ceiling, private_database, ratio, report, time_ops, tornado_ceiling,
 )

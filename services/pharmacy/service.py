@@ -1,4 +1,5 @@
-"""The decoction service: prescriptions in, one atomic step at a time, messages out.
+"""The decoction service: prescriptions in (intake.py), one atomic step at a time (here),
+messages out (notices.py), queues, patient views, labels and statistics (here).
 
 Collection (owned here):
     prescriptions {_id, rx_no (unique), source, patient_id|None, patient_name (encrypted),
@@ -19,7 +20,6 @@ that a crash left pending, and the outbox's dedup makes that safe.
 
 from __future__ import annotations
 
-import hashlib
 import logging
 import math
 import time
@@ -27,11 +27,8 @@ from datetime import timedelta
 from typing import Any, Mapping
 from urllib.parse import unquote
 
-from bson import ObjectId
-from bson.errors import InvalidId
 from pymongo import ASCENDING, DESCENDING, ReturnDocument
 from pymongo.asynchronous.database import AsyncDatabase
-from pymongo.errors import DuplicateKeyError
 
 from services import qr
 from services.actors import Actor
@@ -40,47 +37,19 @@ from services.crypto import FieldCipher, TokenSigner
 from services.errors import BusinessRuleViolation, Conflict, NotFound
 from services.jobs import PeriodicTask, utc_floor
 from services.pharmacy import views
+from services.pharmacy.intake import IntakeMixin
+from services.pharmacy.keys import TOKEN_PURPOSE, not_found, object_id, state_key
+from services.pharmacy.notices import NoticesMixin
 from services.pharmacy.models import (
-    AdvanceIn, BatchAdvanceIn, BatchItemOut, BatchOut, IntakeOut, LabelOut, PatientPrescriptionOut,
-    PharmacyConfig, PrescriptionIn, PrescriptionOut, ProgressOut, QueueItemOut, QueueOut, StatsOut,
+    AdvanceIn, BatchAdvanceIn, BatchItemOut, BatchOut, LabelOut, PatientPrescriptionOut,
+    PharmacyConfig, PrescriptionOut, ProgressOut, QueueItemOut, QueueOut, StatsOut,
 )
 from services.pharmacy.stages import STAGE_LABELS, STAGES, can_move, next_stage
 
 log = logging.getLogger("palm.pharmacy")
 
-TOKEN_PURPOSE = "decoction"
-BILLING_ACTOR = Actor(kind="device", id="billing", roles=frozenset({"billing"}), label="收费结算")
 
-
-def _not_found() -> NotFound:
-    return NotFound("prescription_not_found", "未找到该处方")
-
-
-def _object_id(value: str) -> ObjectId:
-    try:
-        return ObjectId(value)
-    except (InvalidId, TypeError):
-        raise _not_found() from None
-
-
-def state_key(prescription_id: ObjectId, stage: str, version: int) -> str:
-    """The compare-and-set key of a bag: its id, current stage and version (`next_n`,
-    which every step and every undo increases).
-
-    Every stage change filters on the key it read and writes the new one, so the update
-    is conditional on the current stage in ONE indexed equality; a reader who saw the
-    bag before any other change (even an undo back to the same stage) matches nothing."""
-    return f"{prescription_id}:{stage}:{version}"
-
-
-def _field(obj: Any, name: str) -> Any:
-    """A field of a bill whether it is a mapping or an object."""
-    if isinstance(obj, Mapping):
-        return obj.get(name)
-    return getattr(obj, name, None)
-
-
-class PharmacyService:
+class PharmacyService(IntakeMixin, NoticesMixin):
     def __init__(self, db: AsyncDatabase, clock: Clock, cipher: FieldCipher, signer: TokenSigner,
                  config: PharmacyConfig, public_url: str, *, notify: Any = None,
                  identity: Any = None, audit: Any = None):
@@ -138,129 +107,12 @@ class PharmacyService:
             await self.audit.record(actor, action, patient_id=doc.get("patient_id"),
                                     details={"rx_no": doc["rx_no"], **details}, ip=ip)
 
-    # ---- intake -------------------------------------------------------------------------
-
-    async def receive_prescription(self, actor: Actor, body: PrescriptionIn, *, source: str = "his",
-                                   ip: str | None = None) -> IntakeOut:
-        """Store a prescription from the HIS or a paid bill; a repeat of the same one is a no-op."""
-        digest = hashlib.sha256(body.model_dump_json().encode()).hexdigest()
-        existing = await self.prescriptions.find_one({"rx_no": body.rx_no})
-        if existing is not None:
-            return self._repeat(existing, digest)
-        patient_id = await self._resolve_patient(body)
-        now = self.clock.now()
-        initial = "awaiting_payment" if body.payment_required else "received"
-        first = {"n": 1, "stage": initial, "at": now, "by": actor.id or actor.kind,
-                 "by_label": actor.label or source.upper(), "station": source}
-        oid = ObjectId()
-        doc: dict[str, Any] = {
-            "_id": oid, "state": state_key(oid, initial, 2),
-            "rx_no": body.rx_no, "source": source, "patient_id": patient_id,
-            "patient_name": self.cipher.encrypt(body.patient_name, aad="patient_name"),
-            "patient_masked": views.mask_for_storage(body.patient_name),
-            "phone": self.cipher.encrypt(body.phone, aad="phone"),
-            "card_index": self.cipher.blind_index(body.card_no, "card_no") if body.card_no else None,
-            "herbs": [h.model_dump() for h in body.herbs], "doses": body.doses,
-            "mode": body.mode, "delivery": body.delivery, "pickup_window": body.pickup_window,
-            "address": self.cipher.encrypt(body.address, aad="address") if body.address else None,
-            "doctor": body.doctor, "department": body.department,
-            "stage": initial, "stage_entered_at": now, "step_n": 1, "next_n": 2,
-            "history": [first], "undone": [], "courier": None, "tracking_no": None,
-            "notices_pending": [1] if initial in self.config.notify_stages else [],
-            "payload_hash": digest, "created_at": now, "updated_at": now,
-        }
-        try:
-            await self.prescriptions.insert_one(doc)
-        except DuplicateKeyError:
-            existing = await self.prescriptions.find_one({"rx_no": body.rx_no})
-            if existing is None:
-                raise
-            return self._repeat(existing, digest)
-        await self._audit(actor, "pharmacy.prescription_received", doc, ip, source=source)
-        if doc["notices_pending"]:
-            await self._send_notice(doc, first)
-        if initial == "awaiting_payment":
-            # billing may have settled the bill before the HIS sent the prescription
-            marker = await self.releases.find_one({"rx_no": body.rx_no})
-            if marker is not None:
-                doc = await self._release(body.rx_no, marker) or doc
-        return IntakeOut(created=True, prescription=self._out(doc))
-
-    def _repeat(self, existing: Mapping[str, Any], digest: str) -> IntakeOut:
-        if existing.get("payload_hash") != digest:
-            raise Conflict("prescription_conflict", "该处方号已存在且内容不同，请核对后重试",
-                           details={"rx_no": existing["rx_no"]})
-        return IntakeOut(created=False, prescription=self._out(existing))
-
-    async def _resolve_patient(self, body: PrescriptionIn) -> str | None:
-        if self.identity is None:
-            return body.patient_id
-        if body.patient_id:
-            try:
-                record = await self.identity.get_patient(body.patient_id)
-            except NotFound:
-                raise BusinessRuleViolation("patient_unknown", "未找到该就诊人") from None
-            return record.id
-        if body.card_no:
-            record = await self.identity.find_patient_by_card(body.card_no)
-            return record.id if record is not None else None
-        return None
-
-    async def release_paid_prescription(self, bill: Any) -> PrescriptionOut | None:
-        """Billing's settlement listener: a paid bill carrying `prescription_no` releases that
-        prescription from 待缴费 into the pharmacy (idempotent; the bill may also be paid
-        before the HIS sends the prescription, which then starts at 已收方)."""
-        rx_no = _field(bill, "prescription_no")
-        if not rx_no:
-            return None
-        marker = {"rx_no": rx_no, "bill_id": str(_field(bill, "id") or ""),
-                  "patient_id": _field(bill, "patient_id"), "paid_at": self.clock.now()}
-        try:
-            await self.releases.update_one({"rx_no": rx_no}, {"$setOnInsert": marker}, upsert=True)
-        except DuplicateKeyError:
-            pass  # a concurrent repeat of the same settlement wrote it
-        doc = await self._release(rx_no, marker)
-        return self._out(doc) if doc is not None else None
-
-    async def _release(self, rx_no: str, marker: Mapping[str, Any]) -> dict[str, Any] | None:
-        """Move a 待缴费 prescription to 已收方 once (conditional on its stage and version)."""
-        doc = await self.prescriptions.find_one({"rx_no": rx_no})
-        if doc is None or doc["stage"] != "awaiting_payment":
-            return doc
-        if marker.get("patient_id") and doc.get("patient_id") and marker["patient_id"] != doc["patient_id"]:
-            log.warning("bill %s pays prescription %s of another patient: not released",
-                        marker.get("bill_id"), rx_no)
-            await self._audit(BILLING_ACTOR, "pharmacy.release_refused", doc, None,
-                              bill_id=marker.get("bill_id"))
-            return doc
-        now = self.clock.now()
-        n = doc["next_n"]
-        step = {"n": n, "stage": "received", "at": now, "by": BILLING_ACTOR.id,
-                "by_label": BILLING_ACTOR.label, "station": f"bill {marker.get('bill_id', '')}".strip()}
-        push: dict[str, Any] = {"history": step}
-        if "received" in self.config.notify_stages:
-            push["notices_pending"] = n
-        updated = await self.prescriptions.find_one_and_update(
-            {"state": state_key(doc["_id"], "awaiting_payment", n)},
-            {"$set": {"stage": "received", "stage_entered_at": now, "step_n": n, "updated_at": now,
-                      "state": state_key(doc["_id"], "received", n + 1),
-                      "paid_bill_id": marker.get("bill_id")},
-             "$inc": {"next_n": 1}, "$push": push},
-            return_document=ReturnDocument.AFTER)
-        if updated is None:  # released concurrently by the other path
-            return await self.prescriptions.find_one({"rx_no": rx_no})
-        await self._audit(BILLING_ACTOR, "pharmacy.released_after_payment", updated, None,
-                          bill_id=marker.get("bill_id"))
-        if "notices_pending" in push:
-            await self._send_notice(updated, step)
-        return updated
-
     # ---- reading ------------------------------------------------------------------------
 
     async def _load(self, prescription_id: str) -> dict[str, Any]:
-        doc = await self.prescriptions.find_one({"_id": _object_id(prescription_id)})
+        doc = await self.prescriptions.find_one({"_id": object_id(prescription_id)})
         if doc is None:
-            raise _not_found()
+            raise not_found()
         return doc
 
     async def get_prescription(self, actor: Actor, prescription_id: str,
@@ -290,7 +142,7 @@ class PharmacyService:
         """The bag behind a scanned code, its stage and its next action (audited)."""
         doc = await self.prescriptions.find_one({"rx_no": self.rx_from_code(code)})
         if doc is None:
-            raise _not_found()
+            raise not_found()
         await self._audit(actor, "pharmacy.scan", doc, ip)
         return self._out(doc)
 
@@ -410,64 +262,6 @@ class PharmacyService:
         await self._audit(actor, "pharmacy.undo", updated, ip, undone_stage=last["stage"],
                           back_to=previous["stage"], reason=reason)
         return self._out(updated)
-
-    # ---- messages -----------------------------------------------------------------------
-
-    async def _send_notice(self, doc: Mapping[str, Any], step: Mapping[str, Any]) -> None:
-        """Write the step's message to the outbox, then clear it from `notices_pending`."""
-        try:
-            await self._write_notice(doc, step)
-        except Exception:  # the outbox is down: the background task retries with the same key
-            log.exception("decoction notice for step %s not written yet", step["n"])
-            return
-        await self.prescriptions.update_one({"_id": doc["_id"]},
-                                            {"$pull": {"notices_pending": step["n"]}})
-
-    async def _write_notice(self, doc: Mapping[str, Any], step: Mapping[str, Any]) -> None:
-        if self.notify is None:
-            return
-        recipient = await self._recipient(doc)
-        if recipient is None:
-            return
-        link = self.progress_url(doc)
-        stage = step["stage"]
-        key = f"decoction:{doc['rx_no']}:{stage}:{step['n']}"
-        if stage == "shipped":
-            params = {"patient": views.masked_patient(doc), "rx_no": doc["rx_no"],
-                      "courier": doc.get("courier") or "", "tracking_no": doc.get("tracking_no") or "",
-                      "link": link}
-            await self.notify.send("decoction.shipped", recipient, "decoction_shipped", params, key)
-        else:
-            params = {"patient": views.masked_patient(doc), "rx_no": doc["rx_no"],
-                      "stage": STAGE_LABELS[stage], "link": link}
-            await self.notify.send("decoction.stage", recipient, "decoction_stage", params, key)
-
-    async def _recipient(self, doc: Mapping[str, Any]) -> Any:
-        from services.notify import Recipient
-
-        if doc.get("patient_id") and self.identity is not None:
-            try:
-                return await self.identity.contact_for_patient(doc["patient_id"])
-            except NotFound:
-                pass
-        phone = self.cipher.decrypt(doc.get("phone"), aad="phone") if doc.get("phone") else None
-        return Recipient(phone=phone) if phone else None
-
-    async def resend_pending_notices(self) -> int:
-        """Background: write the messages a crash left pending (the outbox dedups)."""
-        stale = utc_floor(self.clock.now() - timedelta(seconds=30))
-        handled = 0
-        async for doc in self.prescriptions.find(
-                {"notices_pending": {"$exists": True, "$ne": []}, "updated_at": {"$lte": stale}}).limit(50):
-            steps = {s["n"]: s for s in doc["history"]}
-            for n in list(doc["notices_pending"]):
-                if n in steps:
-                    await self._send_notice(doc, steps[n])
-                else:
-                    await self.prescriptions.update_one({"_id": doc["_id"]},
-                                                        {"$pull": {"notices_pending": n}})
-                handled += 1
-        return handled
 
     # ---- queues -------------------------------------------------------------------------
 
