@@ -24,8 +24,10 @@ log = logging.getLogger("palm.pharmacy")
 
 
 class IntakeMixin:
-    async def receive_prescription(self: "PharmacyService", actor: Actor, body: PrescriptionIn, *, source: str = "his",
-                                   ip: str | None = None) -> IntakeOut:
+    """Part of PharmacyService: prescriptions arriving and paid ones being released."""
+
+    async def receive_prescription(self: "PharmacyService", actor: Actor, body: PrescriptionIn, *,
+                                   source: str = "his", ip: str | None = None) -> IntakeOut:
         """Store a prescription from the HIS or a paid bill; a repeat of the same one is a no-op."""
         digest = hashlib.sha256(body.model_dump_json().encode()).hexdigest()
         existing = await self.prescriptions.find_one({"rx_no": body.rx_no})

@@ -18,6 +18,8 @@ log = logging.getLogger("palm.pharmacy")
 
 
 class NoticesMixin:
+    """Part of PharmacyService: the step messages and their crash-safe re-sending."""
+
     async def _send_notice(self: "PharmacyService", doc: Mapping[str, Any], step: Mapping[str, Any]) -> None:
         """Write the step's message to the outbox, then clear it from `notices_pending`."""
         try:
