@@ -180,7 +180,10 @@
         list.appendChild(el("li", i.rx_no + " · " + i.patient_name + " · " + i.stage_label + " 已等 " +
                             i.waiting_minutes + " 分钟（限 " + i.limit_minutes + "）", "late"));
       });
-    } catch (err) { /* the queues are secondary; the scan box reports errors */ }
+    } catch (err) {
+      // the queues are secondary; but a wrong role must be said at once, loudly
+      if (err.status === 403) fail(err);
+    }
   }
 
   function guard(fn) {

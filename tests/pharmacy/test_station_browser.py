@@ -151,3 +151,17 @@ def test_logged_in_patient_sees_their_prescriptions_on_the_h5_list(app, his, pho
     phone.click(f"#members a:has-text('{rx['rx_no']}')")
     phone.wait_for_selector("#current-stage")
     assert phone.inner_text("#current-stage") == "已收方"
+
+
+def test_a_doctor_signing_in_at_the_station_is_told_at_once(app, browser):
+    username, password = f"dr{secrets.token_hex(3)}", secrets.token_urlsafe(12)
+    app.call(lambda s: s.staff.create_staff(username, "孙医生", ["doctor"], password))
+    context = browser.new_context(locale="zh-CN")
+    page = context.new_page()
+    page.goto(app.url + "/pharmacy/station")
+    page.fill("#login-username", username)
+    page.fill("#login-password", password)
+    page.click("#login-submit")
+    page.wait_for_selector("#banner.error")
+    assert "无权" in page.inner_text("#banner")
+    context.close()
