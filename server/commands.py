@@ -28,13 +28,13 @@ DEMO_STAFF = [("demo-admin", "演示管理员", ["admin"], "管理员"),
 DEMO_KIOSK = ("kiosk-demo", "kiosk", "演示自助机")
 
 
-def _demo_secret(services: "Services", purpose: str) -> str:
+def _demo_secret(services: Services, purpose: str) -> str:
     """A development credential derived from this install's generated secrets (stable)."""
     mac = hmac.new(services.secrets.cookie_secret.encode(), f"demo:{purpose}".encode(), hashlib.sha256)
     return base64.urlsafe_b64encode(mac.digest()).decode()[:16]
 
 
-async def announce_lines(settings: Settings, services: "Services") -> list[str]:
+async def announce_lines(settings: Settings, services: Services) -> list[str]:
     """Extra start-up lines: in development, seed and print demo staff and a kiosk key."""
     if not settings.development:
         return []
@@ -62,7 +62,7 @@ def _staff_args(parser: argparse.ArgumentParser) -> None:
 
 
 @command("create-staff", "create a staff account with roles", _staff_args)
-async def create_staff(services: "Services", args: argparse.Namespace) -> int:
+async def create_staff(services: Services, args: argparse.Namespace) -> int:
     """Create a staff member; the password is prompted twice unless given."""
     password = args.password
     if password is None:
@@ -91,7 +91,7 @@ def _device_args(parser: argparse.ArgumentParser) -> None:
 
 
 @command("create-device", "register a kiosk, clinic display or HIS; prints its key once", _device_args)
-async def create_device(services: "Services", args: argparse.Namespace) -> int:
+async def create_device(services: Services, args: argparse.Namespace) -> int:
     """Register a device and print its key id and secret (shown only this once)."""
     key_id, secret = await services.devices.register(args.kind, args.name, args.campus)
     print(f"key id:  {key_id}\nsecret:  {secret}\n(the secret is shown only now; store it on the device)")
@@ -110,7 +110,7 @@ def _rotate_args(parser: argparse.ArgumentParser) -> None:
 
 @command("rotate-keys", "re-encrypt personal data under a new data key (docs/KEY_ROTATION.md)",
          _rotate_args)
-async def rotate_keys(services: "Services", args: argparse.Namespace) -> int:
+async def rotate_keys(services: Services, args: argparse.Namespace) -> int:
     """Development: add a new active key to var/secrets.json, then re-encrypt everything.
 
     Production (keys from PALM_SECRET_DATA_KEYS): only `--no-new-key` / `--check`; the new

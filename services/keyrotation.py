@@ -15,8 +15,9 @@ is updated with a filter on the ciphertexts it had, so a concurrent write by the
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterator
 from dataclasses import dataclass, field
-from typing import Any, Iterator
+from typing import Any
 
 from pymongo.asynchronous.database import AsyncDatabase
 

@@ -58,7 +58,7 @@ class WechatClient:
     def authorize_redirect(self, redirect_uri: str, state: str) -> str:
         """WeChat's silent (snsapi_base) authorize URL; `state` is our CSRF token."""
         if not self.h5_enabled:
-            raise DependencyUnavailable("wechat_not_configured", "暂未开通微信登录")
+            raise BusinessRuleViolation("wechat_login_disabled", "本院暂未开通微信登录")
         query = urlencode({"appid": self.official[0], "redirect_uri": redirect_uri,
                            "response_type": "code", "scope": "snsapi_base", "state": state})
         return f"{self.authorize_url}?{query}#wechat_redirect"
@@ -66,7 +66,7 @@ class WechatClient:
     async def oauth_identity(self, code: str) -> WechatIdentity:
         """Exchange an H5 OAuth2 code for the user's openid (the code is single-use)."""
         if not self.h5_enabled:
-            raise DependencyUnavailable("wechat_not_configured", "暂未开通微信登录")
+            raise BusinessRuleViolation("wechat_login_disabled", "本院暂未开通微信登录")
         appid, secret = self.official
         data = await self._get("/sns/oauth2/access_token", {
             "appid": appid, "secret": secret, "code": code, "grant_type": "authorization_code"})
@@ -78,7 +78,7 @@ class WechatClient:
     async def miniprogram_identity(self, js_code: str) -> WechatIdentity:
         """Exchange a mini-program wx.login code for the openid (session_key is discarded)."""
         if not self.miniprogram_enabled:
-            raise DependencyUnavailable("wechat_not_configured", "暂未开通小程序登录")
+            raise BusinessRuleViolation("wechat_login_disabled", "本院暂未开通小程序登录")
         appid, secret = self.miniprogram
         data = await self._get("/sns/jscode2session", {
             "appid": appid, "secret": secret, "js_code": js_code,

@@ -4,7 +4,7 @@
   var box = document.getElementById("visit-code");
   var img = document.getElementById("qr");
   var counter = document.getElementById("qr-countdown");
-  var status = document.getElementById("qr-status");
+  var note = document.getElementById("qr-note");
   var patientId = box.dataset.patientId;
   var MARGIN = 30;
   var expiresAt = Date.now() + Number(box.dataset.expiresIn) * 1000;
@@ -19,9 +19,9 @@
       box.dataset.token = code.token;
       expiresAt = Date.now() + code.expires_in * 1000;
       box.classList.remove("expired");
-      status.firstChild.textContent = "请向医护人员或自助机出示此码 · ";
+      note.textContent = "请向医护人员或自助机出示此码";
     } catch (err) {
-      status.firstChild.textContent = (err.message || "刷新失败") + " · ";
+      note.textContent = err.message || "刷新失败，请点击立即刷新";
     } finally {
       busy = false;
     }

@@ -47,7 +47,7 @@ class FakeWechat:
         self.codes[code] = {"appid": appid, "user": user, "at": time.time(), "used": False}
         return code
 
-    def start(self) -> "FakeWechat":
+    def start(self) -> FakeWechat:
         fake = self
 
         class Handler(BaseHTTPRequestHandler):

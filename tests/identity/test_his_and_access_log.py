@@ -6,7 +6,14 @@ from datetime import date
 
 import httpx
 
-from tests.support import add_patient, device_client, new_phone, patient_client, staff_client, valid_id_number
+from tests.support import (
+    add_patient,
+    device_client,
+    new_phone,
+    patient_client,
+    staff_client,
+    valid_id_number,
+)
 
 
 def bind(his, number, name, card_no, document_type="id_card"):

@@ -12,7 +12,13 @@ import httpx
 import pytest
 
 from server.logs import JsonFormatter
-from tests.support import device_client, new_phone, sms_login, staff_client, valid_id_number
+from tests.support import (
+    device_client,
+    new_phone,
+    sms_login,
+    staff_client,
+    valid_id_number,
+)
 
 APP_OVERRIDES = {"identity.sms_sends_per_ip_per_hour": 1000}
 

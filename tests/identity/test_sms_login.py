@@ -154,7 +154,7 @@ def test_logout_ends_this_session_only(app):
     second, _ = sms_login(app, phone)
     response = first.post("/api/v1/auth/logout")
     assert response.status_code == 204
-    assert any(c.startswith('palm_session=""') or c.startswith("palm_session=;")
+    assert any(c.startswith(('palm_session=""', "palm_session=;"))
                for c in response.headers.get_list("set-cookie"))
     assert first.get("/api/v1/account").status_code == 401
     assert second.get("/api/v1/account").status_code == 200
@@ -186,6 +186,9 @@ def test_cookie_session_writes_need_the_xsrf_header(app):
     assert allowed.status_code == 201
 
 
-def test_miniprogram_login_without_configuration_is_503(app):
+def test_wechat_login_is_off_until_configured(app):
     response = httpx.post(f"{app.url}/api/v1/auth/wechat/miniprogram", json={"js_code": "abc"})
-    assert response.status_code == 503 and response.json()["error"]["code"] == "wechat_not_configured"
+    assert response.status_code == 422 and response.json()["error"]["code"] == "wechat_login_disabled"
+    page = httpx.get(f"{app.url}/h5/login/wechat")
+    assert page.status_code == 422 and "暂未开通微信登录" in page.text
+    assert "微信一键登录" not in httpx.get(f"{app.url}/h5/login").text
