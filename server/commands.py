@@ -42,11 +42,11 @@ async def announce_lines(settings: Settings, services: Services) -> list[str]:
     for username, name, roles, label in DEMO_STAFF:
         password = _demo_secret(services, username)
         await services.staff.ensure_staff(username, name, roles, password)
-        lines.append(f"  {label:<6} 用户名 {username:<16} 密码 {password}")
+        lines.append(f"  {label.ljust(3, chr(0x3000))}  用户名 {username:<16} 密码 {password}")
     key_id, kind, name = DEMO_KIOSK
     secret = _demo_secret(services, key_id)
     await services.devices.ensure_device(key_id, kind, name, secret, "main")
-    lines.append(f"  自助机  X-Palm-Key-Id {key_id:<10} 密钥 {secret}")
+    lines.append(f"  自助机  设备 X-Palm-Key-Id {key_id}  密钥 {secret}")
     lines.append(f"  患者登录验证码见 {settings.public_url}/dev/inbox")
     return lines
 
