@@ -107,3 +107,19 @@ def test_access_log_of_another_account_is_404(app):
     response = stranger.get(f"/api/v1/patients/{record['id']}/access-log")
     assert response.status_code == 404 and response.json()["error"]["code"] == "patient_not_found"
     assert httpx.get(f"{app.url}/api/v1/patients/{record['id']}/access-log").status_code == 401
+
+
+def test_a_replayed_or_tampered_his_request_is_refused(app):
+    his = device_client(app, "his")
+    captured = {}
+    his.event_hooks["request"] = [lambda r: captured.update(headers=dict(r.headers), body=r.content)]
+    body = {"document_type": "id_card", "document_number": valid_id_number(date(1992, 2, 2)),
+            "name": "卫二", "card_no": "C0060000"}
+    assert his.post("/api/v1/his/patients/bind-card", json=body).status_code == 200
+    headers = {k: v for k, v in captured["headers"].items() if k.lower() not in ("content-length", "host")}
+    replay = httpx.post(f"{app.url}/api/v1/his/patients/bind-card", content=captured["body"], headers=headers)
+    assert replay.status_code == 401 and replay.json()["error"]["code"] == "signature_replayed"
+    headers["X-Palm-Nonce"] = "a-fresh-nonce-000"
+    tampered = httpx.post(f"{app.url}/api/v1/his/patients/bind-card", headers=headers,
+                          json={**body, "card_no": "C0069999"})
+    assert tampered.status_code == 401 and tampered.json()["error"]["code"] == "signature_invalid"

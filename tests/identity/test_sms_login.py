@@ -192,3 +192,22 @@ def test_wechat_login_is_off_until_configured(app):
     page = httpx.get(f"{app.url}/h5/login/wechat")
     assert page.status_code == 422 and "暂未开通微信登录" in page.text
     assert "微信一键登录" not in httpx.get(f"{app.url}/h5/login").text
+
+
+def test_pages_of_another_accounts_member_are_404_and_anonymous_goes_to_login(app):
+    owner, _ = sms_login(app)
+    del owner.headers["Authorization"]
+    xsrf = {"X-XSRFToken": owner.cookies.get("_xsrf")}
+    member = owner.post("/api/v1/patients", headers=xsrf, json={
+        "name": "褚一", "document_type": "passport", "document_number": "G11223344",
+        "phone": new_phone(), "sex": "female", "birth_date": "1999-09-09"}).json()
+    assert owner.get(f"/h5/patients/{member['id']}/visit-code").status_code == 200
+    app.clock.advance(seconds=61)
+    stranger, _ = sms_login(app)
+    del stranger.headers["Authorization"]
+    for page in ("edit", "visit-code", "access-log"):
+        response = stranger.get(f"/h5/patients/{member['id']}/{page}")
+        assert response.status_code == 404 and "褚" not in response.text
+    anonymous = httpx.get(f"{app.url}/h5/patients/{member['id']}/visit-code")
+    assert anonymous.status_code == 302
+    assert anonymous.headers["location"].startswith("/h5/login?next=%2Fh5%2Fpatients%2F")
