@@ -48,7 +48,7 @@ class PatientPage(PageHandler):
             self.redirect(login_url(self.request.uri or "/h5/"))
             return
         self.account_id = session["subject_id"]
-        self.xsrf_token  # noqa: B018 - sets the `_xsrf` cookie the page's JS sends back
+        set_session_cookie(self, token)   # the cookie slides with the session; sets `_xsrf` too
 
     def get_template_namespace(self):
         namespace = super().get_template_namespace()
