@@ -79,9 +79,10 @@ class LoginHandler(ApiHandler):
          summary="验证码登录", tags=("auth",))
     async def post(self, body: LoginIn):
         """Phone + code → a session token (also set as the H5 cookie); binds a WeChat ticket."""
-        ticket = body.wechat_ticket or self.get_cookie(WECHAT_TICKET_COOKIE) or None
-        result = await self.services.login.login_with_code(body.phone, body.code, self.client_ip,
-                                                           ticket)
+        cookie_ticket = self.get_cookie(WECHAT_TICKET_COOKIE) or None
+        result = await self.services.login.login_with_code(
+            body.phone, body.code, self.client_ip, body.wechat_ticket or cookie_ticket,
+            ticket_required=body.wechat_ticket is not None)
         if self.get_cookie(WECHAT_TICKET_COOKIE):
             self.clear_cookie(WECHAT_TICKET_COOKIE, path="/")
         set_session_cookie(self, result.token or "")

@@ -40,6 +40,7 @@ from services.identity.limits import WindowCounter
 from services.identity.service import IdentityService
 from services.identity.wechat import WechatClient, WechatIdentity
 from services.jobs import utc_floor
+from services.notify import NotifyService, Recipient
 
 log = logging.getLogger("palm.identity.login")
 
@@ -75,7 +76,7 @@ class LoginResult:
 
 class LoginService:
     def __init__(self, db: AsyncDatabase, clock: Clock, cipher: FieldCipher, signer: TokenSigner,
-                 http: httpx.AsyncClient, identity: IdentityService, notify: Any,
+                 http: httpx.AsyncClient, identity: IdentityService, notify: NotifyService,
                  config: LoginConfig):
         self.codes = db["login_codes"]
         self.bindings = db["wechat_bindings"]
@@ -110,7 +111,6 @@ class LoginService:
         code = f"{secrets.randbelow(10 ** 6):06d}"
         await self._store_code(bidx, code, now)
         minutes = self.config.sms_code_minutes
-        from services.notify import Recipient
         await self.notify.send("auth.login_code", Recipient(phone=phone), "login_code",
                                {"code": code, "minutes": str(minutes)},
                                dedup_key=f"login_code:{bidx}:{int(now.timestamp() * 1000)}",
@@ -178,14 +178,25 @@ class LoginService:
                                     details={"attempts_left": left})
 
     async def login_with_code(self, phone: str, code: str, ip: str,
-                              wechat_ticket: str | None = None) -> LoginResult:
-        """Phone + code → a patient session (account created on first login; binds WeChat)."""
+                              wechat_ticket: str | None = None,
+                              ticket_required: bool = True) -> LoginResult:
+        """Phone + code → a patient session (account created on first login; binds WeChat).
+
+        A bad or expired ticket is refused (422 `wechat_ticket_invalid`) before the code is
+        spent; with `ticket_required=False` (the H5 ticket cookie) it is simply ignored.
+        """
         now = utc_floor(self.clock.now())
         ip_key = self.cipher.blind_index(ip, "ip")
         limit = self.config.login_failures_per_ip_per_hour
         message = "登录失败次数过多，请稍后再试"
         await self.limits.check("login_fail_ip", ip_key, limit, HOUR, now, message)
-        wechat = self._read_ticket(wechat_ticket) if wechat_ticket else None
+        wechat = None
+        if wechat_ticket:
+            try:
+                wechat = self._read_ticket(wechat_ticket)
+            except BusinessRuleViolation:
+                if ticket_required:
+                    raise
         try:
             await self._consume_code(phone, code, now)
         except BusinessRuleViolation:

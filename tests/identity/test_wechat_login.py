@@ -157,3 +157,14 @@ def test_after_wechat_the_browser_only_returns_to_our_own_pages(app, wechat):
     page = browser_client(app).get("/h5/login/wechat", params={"next": "https://evil.example/"})
     assert urlsplit(str(page.url)).netloc == urlsplit(app.url).netloc
     assert parse_qs(urlsplit(str(page.url)).query)["next"] == ["/h5/"]
+
+
+def test_a_stale_wechat_cookie_does_not_block_the_phone_login(app, wechat):
+    wechat.current_user = "h5-user-slow"
+    client = browser_client(app)
+    client.get("/h5/login/wechat", params={"next": "/h5/"})
+    assert "palm_wechat_ticket" in client.cookies
+    app.clock.advance(minutes=11)                        # the ticket lives 10 minutes
+    login = phone_login(app, client, new_phone())
+    assert login.status_code == 200 and login.json()["account"]["wechat_bound"] is False
+    assert "palm_wechat_ticket" not in client.cookies
