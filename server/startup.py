@@ -21,7 +21,8 @@ from services.catalogue import CatalogueService
 from services.clock import Clock
 from services.crypto import FieldCipher, TokenSigner
 from services.identity import (
-    DeviceService, IdentityConfig, IdentityService, StaffConfig, StaffService,
+    DeviceService, IdentityConfig, IdentityService, LoginConfig, LoginService, RecordsService,
+    StaffConfig, StaffService,
 )
 from services.notify import NotifyConfig, NotifyService
 from services.pharmacy import PharmacyConfig, PharmacyService
@@ -61,7 +62,11 @@ def build_services(settings: Settings, client: AsyncMongoClient, http: httpx.Asy
                              development=settings.development),
         pharmacy=PharmacyService(db, clock, cipher, signer,
                                  settings.section("pharmacy", PharmacyConfig), settings.public_url),
+        login=None, patient_records=None,  # type: ignore[arg-type]  # built below: use identity/notify
     )
+    services.login = LoginService(db, clock, cipher, signer, http, services.identity, services.notify,
+                                  settings.section("identity", LoginConfig))
+    services.patient_records = RecordsService(services.identity, services.audit)
     services.pharmacy.wire(services)
     return services
 

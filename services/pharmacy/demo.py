@@ -29,9 +29,9 @@ BAGS = [
 
 
 async def seed_pharmacy_demo(services: Any) -> dict[str, Any]:
-    """Create a pharmacist and a supervisor (new passwords) and today's demo bags (once)."""
+    """Create a supervisor (new password) and today's demo bags (once)."""
     accounts = []
-    for role, name in (("pharmacist", "演示药师"), ("pharmacy_supervisor", "演示主管")):
+    for role, name in (("pharmacy_supervisor", "演示主管"),):   # pharmacists: the start-up demo staff
         username, password = f"{role.split('_')[0]}-{secrets.token_hex(2)}", secrets.token_urlsafe(12)
         await services.staff.create_staff(username, name, [role], password)
         accounts.append((role, username, password))
