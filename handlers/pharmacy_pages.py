@@ -4,6 +4,7 @@ the API with the staff Bearer token kept in sessionStorage) and the patients' pr
 from __future__ import annotations
 
 from handlers.base import PageHandler
+from handlers.identity_pages import PatientPage
 from services.pharmacy.stages import ACTION_LABELS, STAGE_LABELS
 
 
@@ -34,10 +35,11 @@ class ProgressPageHandler(PageHandler):
         self.render("h5/decoction_progress.html", page_title="代煎进度", p=progress, token=token)
 
 
-class PatientListPageHandler(PageHandler):
+class PatientListPageHandler(PatientPage):
     async def get(self):
-        """A logged-in patient's TCM prescriptions, per family member."""
-        self.render("h5/decoction_list.html", page_title="中药代煎")
+        """A logged-in patient's TCM prescriptions, per family member (else the login page)."""
+        members = await self.services.pharmacy.prescriptions_by_member(self.account_id)
+        self.render("h5/decoction_list.html", page_title="中药代煎", members=members)
 
 
 routes = [

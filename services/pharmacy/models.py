@@ -189,6 +189,13 @@ class PatientPrescriptionOut(OutModel):
     stage_label: str
     created_at: datetime
     progress_url: str
+    progress_path: str
+
+
+class MemberPrescriptionsOut(OutModel):
+    patient_id: str
+    patient_name: str = Field(description="脱敏姓名")
+    prescriptions: list[PatientPrescriptionOut]
 
 
 class LabelOut(OutModel):

@@ -41,7 +41,8 @@ from services.pharmacy.intake import IntakeMixin
 from services.pharmacy.keys import TOKEN_PURPOSE, not_found, object_id, state_key
 from services.pharmacy.notices import NoticesMixin
 from services.pharmacy.models import (
-    AdvanceIn, BatchAdvanceIn, BatchItemOut, BatchOut, LabelOut, PatientPrescriptionOut,
+    AdvanceIn, BatchAdvanceIn, BatchItemOut, BatchOut, LabelOut, MemberPrescriptionsOut,
+    PatientPrescriptionOut,
     PharmacyConfig, PrescriptionOut, ProgressOut, QueueItemOut, QueueOut, StatsOut,
 )
 from services.pharmacy.stages import STAGE_LABELS, STAGES, can_move, next_stage
@@ -343,6 +344,17 @@ class PharmacyService(IntakeMixin, NoticesMixin):
         docs = await self.prescriptions.find({"patient_id": record.id}).sort(
             [("created_at", DESCENDING)]).limit(50).to_list()
         return [views.patient_item(d, self.progress_url(d)) for d in docs]
+
+    async def prescriptions_by_member(self, account_id: str) -> list[MemberPrescriptionsOut]:
+        """Every family member of an account with their prescriptions (the H5 list page)."""
+        members = []
+        for record in await self.identity.list_patients(account_id):
+            docs = await self.prescriptions.find({"patient_id": record.id}).sort(
+                [("created_at", DESCENDING)]).limit(50).to_list()
+            members.append(MemberPrescriptionsOut(
+                patient_id=record.id, patient_name=record.masked_name,
+                prescriptions=[views.patient_item(d, self.progress_url(d)) for d in docs]))
+        return members
 
     # ---- labels and statistics ----------------------------------------------------------
 

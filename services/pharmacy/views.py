@@ -74,7 +74,7 @@ def patient_item(doc: Mapping[str, Any], progress_url: str) -> PatientPrescripti
         id=str(doc["_id"]), rx_no=doc["rx_no"], patient_name=masked_patient(doc),
         mode_label=MODE_LABELS[doc["mode"]], doses=doc["doses"], stage=doc["stage"],
         stage_label=STAGE_LABELS[doc["stage"]], created_at=as_utc(doc["created_at"]),
-        progress_url=progress_url)
+        progress_url=progress_url, progress_path="/h5/decoction/" + progress_url.rsplit("/", 1)[1])
 
 
 def estimate_ready(doc: Mapping[str, Any], now: datetime, durations: Mapping[str, float]) -> datetime | None:

@@ -135,7 +135,9 @@ def test_his_may_name_the_patient_by_hospital_card(app, his, family):
 def test_the_home_page_has_a_decoction_tile_that_leads_to_a_page(app):
     home = httpx.get(app.url + "/h5/").text
     assert 'href="/h5/decoction"' in home
-    assert httpx.get(app.url + "/h5/decoction").status_code == 200
+    anonymous = httpx.get(app.url + "/h5/decoction")
+    assert anonymous.status_code == 302
+    assert anonymous.headers["Location"].startswith("/h5/login?next=%2Fh5%2Fdecoction")
 
 
 def test_an_unpaid_prescription_page_asks_for_payment_first(app, his):
