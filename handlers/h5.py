@@ -20,6 +20,7 @@ class H5Service:
 # Only services whose pages exist are listed: no dead links.
 H5_SERVICES: list[H5Service] = [
     H5Service("科室导航", "院区、科室与医生介绍", "/h5/departments", "🏥"),
+    H5Service("智能导诊", "说说哪里不舒服，帮您选科室", "/h5/triage", "🩺"),
 ]
 
 

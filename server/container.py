@@ -21,6 +21,7 @@ from services.clock import Clock
 from services.crypto import FieldCipher, TokenSigner
 from services.identity import DeviceService, IdentityService, StaffService
 from services.jobs import PeriodicTask
+from services.triage import TriageService
 
 
 @dataclass
@@ -38,6 +39,7 @@ class Services:
     identity: IdentityService
     staff: StaffService
     devices: DeviceService
+    triage: TriageService
 
     def domain_services(self) -> list[Any]:
         """Every domain service object, in declaration order."""

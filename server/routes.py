@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from handlers import catalogue, docs, h5, health, identity
+from handlers import catalogue, docs, h5, health, identity, triage, triage_admin
 from server.settings import Settings
 
 
@@ -15,6 +15,8 @@ def all_routes(settings: Settings) -> list[Any]:
         *catalogue.routes,
         *identity.routes,
         *h5.routes,
+        *triage.routes,
+        *triage_admin.routes,
     ]
     if settings.development:
         routes.extend(dev_routes())

@@ -15,11 +15,12 @@ from pymongo import AsyncMongoClient
 
 from server.container import Services
 from server.secrets import Secrets, load_secrets
-from server.settings import Settings
+from server.settings import ROOT, Settings
 from services.audit import AuditService
 from services.catalogue import CatalogueService
 from services.clock import Clock
 from services.crypto import FieldCipher, TokenSigner
+from services.triage import TriageConfig, TriageService
 from services.identity import (
     DeviceService, IdentityConfig, IdentityService, StaffConfig, StaffService,
 )
@@ -55,6 +56,7 @@ def build_services(settings: Settings, client: AsyncMongoClient, http: httpx.Asy
         identity=IdentityService(db, clock, cipher, signer, settings.section("identity", IdentityConfig)),
         staff=StaffService(db, clock, settings.section("staff", StaffConfig)),
         devices=DeviceService(db, clock, cipher),
+        triage=TriageService(db, CatalogueService(db), clock, settings.section("triage", TriageConfig), ROOT),
     )
 
 

@@ -185,7 +185,7 @@ def _cross_check(kb: KnowledgeBase) -> list[dict[str, str]]:
             need("追问", q, questions, f"symptoms.{name}.ask")
         for other in s.implies:
             need("症状", other, symptoms, f"symptoms.{name}.implies")
-        for word in s.synonyms:
+        for word in dict.fromkeys((name, *s.synonyms)):
             if word in owner and owner[word] != name:
                 problems.append({"field": f"symptoms.{name}.synonyms",
                                  "message": f"同义词“{word}”同时属于“{owner[word]}”"})

@@ -35,8 +35,9 @@ _NUM = r"(\d+(?:\.\d+)?|[零一二两三四五六七八九十]+)"
 _TEMP = re.compile(r"(\d{2}(?:\.\d)?)\s*(?:度|℃|°C|°)(\d)?")
 _BP = re.compile(r"血压\D{0,4}(\d{2,3})|(\d{2,3})\s*/\s*\d{2,3}\s*(?:mmHg|毫米汞柱)?")
 _YEARS = re.compile(_NUM + r"\s*周?岁(半)?")
-_YOUNG = re.compile(_NUM + r"\s*(?:个)?(月|天|周|星期)")
-_CHILD_BEFORE = re.compile(r"(宝宝|孩子|婴儿|小孩|出生|新生儿|儿子|女儿|闺女|宝)\D{0,3}$")
+_YOUNG = re.compile(_NUM + r"\s*(?:个)?多?(?:个)?(月|天|周|星期)")
+# "宝宝8个月", "出生40天", "宝宝才一个多月" are ages; "孩子发烧两天" is a duration
+_CHILD_BEFORE = re.compile(r"(宝宝|孩子|婴儿|小孩|出生|新生儿|儿子|女儿|闺女|宝)(才|刚|刚刚|已经|今年|现在|满|只有|刚满)?$")
 _CHILD_AFTER = re.compile(r"^(大|的宝宝|的孩子|的婴儿|的小孩|宝宝|的娃|的新生儿)")
 
 
@@ -101,7 +102,7 @@ class Matcher:
                 terms[word] = (kind, name)
 
         for name, s in kb.symptoms.items():
-            for w in s.synonyms:
+            for w in (name, *s.synonyms):      # the canonical name is a word too (tapped chips)
                 add(w, "symptom", name)
         for w in kb.neutral:
             add(w, "neutral")
