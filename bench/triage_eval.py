@@ -21,10 +21,10 @@ ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from services.demo import DEPARTMENTS  # noqa: E402
-from services.triage.engine import Engine, TriageQuery  # noqa: E402
-from services.triage.kb import load_kb_file  # noqa: E402
-from services.triage.mapping import DepartmentMap  # noqa: E402
+from services.demo import DEPARTMENTS
+from services.triage.engine import Engine, TriageQuery
+from services.triage.kb import load_kb_file
+from services.triage.mapping import DepartmentMap
 
 DEFAULT_KB = ROOT / "config" / "triage" / "kb.json"
 

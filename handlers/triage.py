@@ -23,7 +23,7 @@ class TriageIn(ApiModel):
                                         description="对追问的回答：{问题 id: 选项 value}")
 
     @model_validator(mode="after")
-    def _something_to_go_on(self) -> "TriageIn":
+    def _something_to_go_on(self) -> TriageIn:
         if not self.text and not self.body_parts and not self.answers:
             raise ValueError("请描述您的症状或选择不舒服的部位")
         if self.pregnant and self.sex == "male":
@@ -61,8 +61,8 @@ class TriageOut(OutModel):
     departments: list[DepartmentPick]
     questions: list[QuestionOut]
     advice: str = ""
-    symptoms: list[str] = []
-    negated: list[str] = []
+    symptoms: list[str] = Field(default_factory=list, description="识别到的症状")
+    negated: list[str] = Field(default_factory=list, description="明确否认的症状")
     kb_version: int
 
 

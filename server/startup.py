@@ -20,10 +20,10 @@ from services.audit import AuditService
 from services.catalogue import CatalogueService
 from services.clock import Clock
 from services.crypto import FieldCipher, TokenSigner
-from services.triage import TriageConfig, TriageService
 from services.identity import (
     DeviceService, IdentityConfig, IdentityService, StaffConfig, StaffService,
 )
+from services.triage import TriageConfig, TriageService
 
 log = logging.getLogger("palm.startup")
 

@@ -163,11 +163,10 @@ class Matcher:
             elif tok.kind == "coord":
                 joined = True
             elif tok.kind in ("symptom", "pain", "state", "part"):
-                if active:
-                    if not after_symptom and gap > gap_limit:
-                        active = False
-                    elif after_symptom and not joined and tok.kind not in ("pain", "state"):
-                        active = False
+                too_far = not after_symptom and gap > gap_limit            # "没有…（很多字）…咳嗽"
+                unjoined = after_symptom and not joined and tok.kind not in ("pain", "state")
+                if active and (too_far or unjoined):                       # "不发烧头疼"
+                    active = False
                 if active:
                     tok.negated = True
                     if tok.kind != "part":      # "没有肚子疼": the part does not end the reach

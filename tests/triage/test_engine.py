@@ -51,6 +51,7 @@ def test_negated_symptoms_are_recognised_and_do_not_count(text, negated):
     ("没有发烧但是咳嗽", {"咳嗽"}, {"发热"}),
     ("不发烧头疼", {"头痛"}, {"发热"}),
     ("胸闷，没有胸痛，也不出汗", {"胸闷"}, {"胸痛", "出汗"}),
+    ("咳嗽，也没有发烧", {"咳嗽"}, {"发热"}),
 ])
 def test_a_negation_reaches_only_its_own_symptoms(text, present, negated):
     assert found(text) == (present, negated)
