@@ -21,6 +21,7 @@ from services.clock import Clock
 from services.crypto import FieldCipher, TokenSigner
 from services.identity import DeviceService, IdentityService, StaffService
 from services.jobs import PeriodicTask
+from services.notify import NotifyService
 from services.triage import TriageService
 
 
@@ -39,6 +40,7 @@ class Services:
     identity: IdentityService
     staff: StaffService
     devices: DeviceService
+    notify: NotifyService        # outbox: SMS / WeChat / dev inbox (services/notify)
     triage: TriageService
 
     def domain_services(self) -> list[Any]:

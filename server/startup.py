@@ -23,6 +23,7 @@ from services.crypto import FieldCipher, TokenSigner
 from services.identity import (
     DeviceService, IdentityConfig, IdentityService, StaffConfig, StaffService,
 )
+from services.notify import NotifyConfig, NotifyService
 from services.triage import TriageConfig, TriageService
 
 log = logging.getLogger("palm.startup")
@@ -56,6 +57,8 @@ def build_services(settings: Settings, client: AsyncMongoClient, http: httpx.Asy
         identity=IdentityService(db, clock, cipher, signer, settings.section("identity", IdentityConfig)),
         staff=StaffService(db, clock, settings.section("staff", StaffConfig)),
         devices=DeviceService(db, clock, cipher),
+        notify=NotifyService(db, clock, cipher, http, settings.section("notify", NotifyConfig),
+                             development=settings.development),
         triage=TriageService(db, CatalogueService(db), clock, settings.section("triage", TriageConfig), ROOT),
     )
 
