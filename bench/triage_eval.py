@@ -136,7 +136,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--kb", type=Path, default=DEFAULT_KB)
     parser.add_argument("-v", "--verbose", action="store_true", help="list every miss")
     args = parser.parse_args(argv)
-    print_report(evaluate(load_cases(args.file), args.kb), args.verbose)
+    report = evaluate(load_cases(args.file), args.kb)
+    print_report(report, args.verbose)
+    print("BENCH " + json.dumps({
+        "scenario": "triage_eval", "name": args.file.stem, "count": report.total,
+        "top1": round(report.top1_accuracy, 3), "top3": round(report.top3_accuracy, 3),
+        "red_flag_recall": round(report.red_flag_recall, 3),
+        "false_alarm_rate": round(report.false_alarm_rate, 3)}, ensure_ascii=False))
     return 0
 
 

@@ -23,6 +23,7 @@ ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
+from bench.common import Stats, private_database, report
 from bench.triage_eval import DEFAULT_KB, demo_department_docs, load_cases
 from services.triage.engine import Engine, TriageQuery
 from services.triage.kb import load_kb_file
@@ -64,10 +65,8 @@ async def timed_async(fn, items, deadline: float) -> list[float]:
     return samples
 
 
-def row(name: str, samples: list[float]) -> tuple[float, float]:
-    p50, p99 = statistics.median(samples), percentile(samples, 99)
-    print(f"  {name:<28} n={len(samples):>6}  p50 {p50:7.3f} ms  p99 {p99:7.3f} ms  max {max(samples):7.3f} ms")
-    return p50, p99
+def stats(name: str, samples: list[float]) -> Stats:
+    return Stats(name, len(samples), 0, sum(samples) / 1000, samples)
 
 
 async def through_app(items: list[TriageQuery], seconds: float) -> tuple[list[float], list[float]]:
@@ -77,37 +76,30 @@ async def through_app(items: list[TriageQuery], seconds: float) -> tuple[list[fl
     import tornado.netutil
 
     from server.app import make_app
-    from server.embedded_db import EmbeddedDatabase, free_port
     from server.secrets import Secrets
     from server.settings import load_settings
     from server.startup import running
     from services.demo import seed_demo
 
-    with tempfile.TemporaryDirectory() as tmp:
-        db = EmbeddedDatabase(Path(tmp) / "bench.sqlite", port=free_port(), log_file=Path(tmp) / "db.log")
-        db.start()
-        try:
-            settings = load_settings(environ={"PALM_ENV": "test", "MONGODB_URI": db.uri, "PALM_VAR_DIR": tmp,
-                                              "PALM_DB_NAME": "bench_triage", "PALM_LOG_LEVEL": "WARNING"})
-            async with running(settings, secrets=Secrets.generate()) as services:
-                await seed_demo(services.db, services.catalogue, services.clock, days=0)
-                service = await timed_async(services.triage.triage, items, time.perf_counter() + seconds)
-                sockets = tornado.netutil.bind_sockets(0, "127.0.0.1")
-                server = tornado.httpserver.HTTPServer(make_app(services))
-                server.add_sockets(sockets)
-                url = f"http://127.0.0.1:{sockets[0].getsockname()[1]}/api/v1/triage"
-                async with httpx.AsyncClient(timeout=10) as client:
-                    async def post(q: TriageQuery):
-                        body = {"text": q.text, **({"age": q.age} if q.age is not None else {}),
-                                **({"sex": q.sex} if q.sex else {})}
-                        response = await client.post(url, json=body)
-                        assert response.status_code == 200, response.text
-                    http = await timed_async(post, items, time.perf_counter() + seconds)
-                server.stop()
-                await services.client.drop_database("bench_triage")
-                return service, http
-        finally:
-            db.stop()
+    with tempfile.TemporaryDirectory() as tmp, private_database() as db:
+        settings = load_settings(environ={"PALM_ENV": "test", "MONGODB_URI": db.uri, "PALM_VAR_DIR": tmp,
+                                          "PALM_DB_NAME": "bench_triage", "PALM_LOG_LEVEL": "WARNING"})
+        async with running(settings, secrets=Secrets.generate()) as services:
+            await seed_demo(services.db, services.catalogue, services.clock, days=0)
+            service = await timed_async(services.triage.triage, items, time.perf_counter() + seconds)
+            sockets = tornado.netutil.bind_sockets(0, "127.0.0.1")
+            server = tornado.httpserver.HTTPServer(make_app(services))
+            server.add_sockets(sockets)
+            url = f"http://127.0.0.1:{sockets[0].getsockname()[1]}/api/v1/triage"
+            async with httpx.AsyncClient(timeout=10) as client:
+                async def post(q: TriageQuery):
+                    body = {"text": q.text, **({"age": q.age} if q.age is not None else {}),
+                            **({"sex": q.sex} if q.sex else {})}
+                    response = await client.post(url, json=body)
+                    assert response.status_code == 200, response.text
+                http = await timed_async(post, items, time.perf_counter() + seconds)
+            server.stop()
+            return service, http
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -122,17 +114,14 @@ def main(argv: list[str] | None = None) -> int:
     departments = DepartmentMap(kb, demo_department_docs())
     print(f"triage latency — {len(items)} labelled queries, repeated for ~{args.seconds:g} s each")
     bare = timed(lambda q: engine.triage(q, departments), items, time.perf_counter() + args.seconds)
-    _p50, engine_p99 = row("engine (in-process)", bare)
     service, http = asyncio.run(through_app(items, args.seconds))
-    _p50, service_p99 = row("TriageService (in-process)", service)
-    _p50, http_p99 = row("POST /api/v1/triage (HTTP)", http)
-    print("ratios")
-    print(f"  engine p99 / 20 ms budget         {engine_p99 / BUDGET_MS:8.4f}")
-    print(f"  service p99 / 20 ms budget        {service_p99 / BUDGET_MS:8.4f}")
-    print(f"  service p99 / engine p99          {service_p99 / engine_p99:8.1f}x")
-    print(f"  HTTP p99 / engine p99             {http_p99 / engine_p99:8.1f}x")
-    print(f"  compile knowledge base / engine p50 query  {compile_ms / statistics.median(bare):8.0f}x "
-          f"({compile_ms:.0f} ms, paid once per version)")
+    engine_p99, service_p99, http_p99 = (percentile(s, 99) for s in (bare, service, http))
+    report("triage", stats("engine in-process", bare), p99_over_20ms_budget=engine_p99 / BUDGET_MS)
+    report("triage", stats("TriageService in-process", service), p99_over_20ms_budget=service_p99 / BUDGET_MS,
+           p99_over_engine=service_p99 / engine_p99)
+    report("triage", stats("POST /api/v1/triage", http), p99_over_engine=http_p99 / engine_p99)
+    print(f"  compiling a knowledge base costs {compile_ms:.0f} ms = "
+          f"{compile_ms / statistics.median(bare):.0f}x a median query (once per version)")
     return 0 if service_p99 < BUDGET_MS else 1
 
 

@@ -48,7 +48,7 @@ class KbVersionHandler(ApiHandler):
     @api(auth=ADMIN, response=KbOut, summary="某个版本的知识库", tags=("triage-admin",))
     async def get(self, version: str):
         """One stored version with its content."""
-        return await self.services.triage.get_kb(int(version))
+        return await self.services.triage.get_kb(version)
 
 
 class KbVersionActivateHandler(ApiHandler):
@@ -56,12 +56,12 @@ class KbVersionActivateHandler(ApiHandler):
          tags=("triage-admin",), errors=(404, 409))
     async def post(self, version: str, body: KbActivateIn):
         """Make a stored version active again."""
-        return await self.services.triage.activate_version(int(version), body.base_version, self.actor)
+        return await self.services.triage.activate_version(version, body.base_version, self.actor)
 
 
 routes = [
     (r"/api/v1/admin/triage/kb", KbHandler),
     (r"/api/v1/admin/triage/kb/versions", KbVersionListHandler),
-    (r"/api/v1/admin/triage/kb/versions/(?P<version>\d{1,9})", KbVersionHandler),
-    (r"/api/v1/admin/triage/kb/versions/(?P<version>\d{1,9})/activate", KbVersionActivateHandler),
+    (r"/api/v1/admin/triage/kb/versions/(?P<version>[^/]+)", KbVersionHandler),
+    (r"/api/v1/admin/triage/kb/versions/(?P<version>[^/]+)/activate", KbVersionActivateHandler),
 ]

@@ -80,6 +80,14 @@ def _canonical(kb: KnowledgeBase) -> tuple[str, str]:
     return text, hashlib.sha256(text.encode()).hexdigest()
 
 
+def _version_number(value: int | str) -> int:
+    """A version number from a URL; anything else is simply not found."""
+    text = str(value)
+    if not text.isdigit() or len(text) > 9:
+        raise NotFound("kb_version_not_found", "未找到该版本的知识库")
+    return int(text)
+
+
 class TriageService:
     def __init__(self, db: AsyncDatabase, catalogue: CatalogueService, clock: Clock,
                  config: TriageConfig, root: Path):
@@ -160,10 +168,10 @@ class TriageService:
         self._active = _Active(doc["version"], kb, self._engine(kb))
         log.info("triage knowledge base version %s active", doc["version"])
 
-    async def get_kb(self, version: int | None = None) -> KbOut:
+    async def get_kb(self, version: int | str | None = None) -> KbOut:
         """One stored version (default: the active one) with its content."""
         await self.refresh(force=True)
-        wanted = self._active.version if version is None else version
+        wanted = self._active.version if version is None else _version_number(version)
         doc = await self.versions.find_one({"version": wanted})
         if doc is None:
             raise NotFound("kb_version_not_found", "未找到该版本的知识库")
@@ -197,8 +205,9 @@ class TriageService:
         self._active = _Active(version, kb, self._engine(kb))
         return (await self.list_versions(1))[0]
 
-    async def activate_version(self, version: int, base_version: int, actor: Actor) -> KbVersionOut:
+    async def activate_version(self, version: int | str, base_version: int, actor: Actor) -> KbVersionOut:
         """Make a stored version active again (roll back), if `base_version` is still active."""
+        version = _version_number(version)
         doc = await self.versions.find_one({"version": version})
         if doc is None:
             raise NotFound("kb_version_not_found", "未找到该版本的知识库")

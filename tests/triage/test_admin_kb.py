@@ -115,4 +115,6 @@ def test_admin_rolls_back_to_the_file_version(seeded_app, admin):
     assert admin.post(f"{KB}/versions/2/activate", json={"base_version": 3}).status_code == 409
     missing = admin.post(f"{KB}/versions/99/activate", json={"base_version": 1})
     assert missing.status_code == 404 and missing.json()["error"]["code"] == "kb_version_not_found"
-    assert admin.get(f"{KB}/versions/99").status_code == 404
+    for missing in ("99", "abc", "1" * 12):
+        response = admin.get(f"{KB}/versions/{missing}")
+        assert response.status_code == 404 and response.json()["error"]["code"] == "kb_version_not_found"
