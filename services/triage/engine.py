@@ -238,7 +238,7 @@ class Engine:
         if flags:
             seen: set[str] = set()
             for rule in flags:
-                target = departments.resolve(rule.target)
+                target = departments.resolve(rule.target) or departments.resolve(kb.rules.emergency_department)
                 if target is None or target.id in seen:
                     continue
                 seen.add(target.id)

@@ -100,11 +100,10 @@ class RedFlag(_Strict):
 class Rules(_Strict):
     child_max_age: float = Field(14, gt=0, le=18)
     child_department: str = "儿科"
-    infant_max_age: float = 1.0
     pregnancy_department: str = "产科"
     pregnancy_redirect: dict[str, str] = {}
     pregnancy_boost: float = Field(2.0, ge=0)
-    emergency_department: str = "急诊科"
+    emergency_department: str = "急诊科"            # where a red flag goes when its target is missing
     emergency_advice: str
     min_share: float = Field(0.15, ge=0, le=1)      # a department below this share of the top is not shown
     vague_max_symptoms: int = Field(1, ge=0, le=5)  # ≤ this many specific symptoms → ask
