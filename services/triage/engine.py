@@ -160,6 +160,11 @@ class Engine:
         for part in f.parts:
             for dept, weight in kb.body_parts[part].departments.items():
                 add(dept, weight, None)
+        for combo in kb.combos:
+            if all(s in f.present for s in combo.when):
+                for dept, weight in combo.departments.items():
+                    for s in combo.when:
+                        add(dept, weight / len(combo.when), s)
         if f.pregnant and scores:
             add(kb.rules.pregnancy_department, kb.rules.pregnancy_boost, None)
             notes[kb.rules.pregnancy_department] = "孕期优先产科"

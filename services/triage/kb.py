@@ -9,6 +9,7 @@ leave the engine pointing at a department or symptom that is not defined.
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 from typing import Any, Literal
 
@@ -54,6 +55,20 @@ class BodyPart(_Strict):
     departments: dict[str, float] = {}
     symptoms: list[str] = []            # offered as taps on the page's body map
     ask: list[str] = []
+
+
+class Pattern(_Strict):
+    """A regular expression for what words alone miss: "吐了一大盆血" → 呕血."""
+
+    regex: str = Field(min_length=2, max_length=200)
+    symptom: str
+
+
+class Combo(_Strict):
+    """Symptoms that together point somewhere more than apart: 腰痛 + 血尿 → 泌尿外科."""
+
+    when: list[str] = Field(min_length=2)
+    departments: dict[str, float] = Field(min_length=1)
 
 
 class Modifier(_Strict):
@@ -125,6 +140,9 @@ class KnowledgeBase(_Strict):
     coordinators: list[str] = []        # carry it on: 和、也、或
     neutral: list[str] = []             # words with 不/没/无 inside that negate nothing (不舒服)
     pain_words: list[str] = Field(min_length=1)
+    unattached: dict[str, str] = {}     # a state word no body part claims: 痒 → 皮肤瘙痒
+    patterns: list[Pattern] = []
+    combos: list[Combo] = []
     modifiers: dict[str, Modifier] = {}
     subjects: dict[str, Subject] = {}
     departments: dict[str, Department] = Field(min_length=1)
@@ -208,6 +226,19 @@ def _cross_check(kb: KnowledgeBase) -> list[dict[str, str]]:
                 need("症状", s, symptoms, f"questions.{qid}.options")
             for p in o.body_parts:
                 need("部位", p, parts, f"questions.{qid}.options")
+    for word, target in kb.unattached.items():
+        need("症状", target, symptoms, f"unattached.{word}")
+    for i, pattern in enumerate(kb.patterns):
+        need("症状", pattern.symptom, symptoms, f"patterns.{i}.symptom")
+        try:
+            re.compile(pattern.regex)
+        except re.error as error:
+            problems.append({"field": f"patterns.{i}.regex", "message": f"正则表达式有误：{error}"})
+    for i, combo in enumerate(kb.combos):
+        for s in combo.when:
+            need("症状", s, symptoms, f"combos.{i}.when")
+        for d in combo.departments:
+            need("科室", d, depts, f"combos.{i}.departments")
     codes = [f.code for f in kb.red_flags]
     if len(set(codes)) != len(codes):
         problems.append({"field": "red_flags", "message": "危险信号编码重复"})

@@ -111,6 +111,8 @@ class Matcher:
                 add(w, "part", name)
             for w in p.states:
                 add(w, "state", w)
+        for w in kb.unattached:
+            add(w, "state", w)
         for w in kb.pain_words:
             add(w, "pain")
         for name, subj in kb.subjects.items():
@@ -128,6 +130,7 @@ class Matcher:
         for bucket in self.index.values():
             bucket.sort(key=lambda t: -len(t[0]))
         self.modifier_words = [(m, w) for m, mod in kb.modifiers.items() for w in mod.words]
+        self.patterns = [(re.compile(p.regex), p.symptom) for p in kb.patterns]
 
     def tokenize(self, text: str) -> list[Token]:
         """Longest match at every position; unmatched characters are fillers (not tokens)."""
@@ -209,6 +212,9 @@ class Matcher:
                     result.mentions.append(Mention(
                         symptom or "", part.start, tok.end, part.negated or tok.negated or between,
                         modifiers_of.get(clause_of(tok.start), frozenset())))
+                elif tok.kind == "state" and tok.name in kb.unattached:
+                    result.mentions.append(Mention(kb.unattached[tok.name], tok.start, tok.end, tok.negated,
+                                                   modifiers_of.get(clause_of(tok.start), frozenset())))
             elif tok.kind == "subject" and not tok.negated:
                 subject = kb.subjects[tok.name]
                 if result.child is None and subject.child is not None:
@@ -217,6 +223,11 @@ class Matcher:
                     result.age = subject.age
                 if result.sex is None and subject.sex is not None:
                     result.sex = subject.sex
+        for regex, symptom in self.patterns:
+            for m in regex.finditer(text):
+                result.mentions.append(Mention(symptom, m.start(), m.end(), _negated_at(tokens, m.start()),
+                                               modifiers_of.get(clause_of(m.start()), frozenset()),
+                                               source="pattern"))
         self._numbers(text, result)
         return result
 
@@ -263,6 +274,16 @@ class Matcher:
             result.age = round(days / 365.25, 3)
             result.child = True
             return
+
+
+def _negated_at(tokens: list[Token], start: int) -> bool:
+    """Whether a pattern match starting at `start` directly follows a negation cue in its
+    clause (only fillers between): "没有吐血" but not "吐了血，没有发烧"."""
+    for tok in reversed(tokens):
+        if tok.start >= start:
+            continue
+        return tok.kind == "neg"
+    return False
 
 
 def _clauses(text: str, tokens: list[Token]) -> list[tuple[int, int]]:
