@@ -75,6 +75,7 @@ class Modifier(_Strict):
     label: str
     words: list[str] = Field(min_length=1)
     factor: float = Field(1.0, ge=0.1, le=5)
+    scope: Literal["clause", "text"] = "clause"     # 突然 said anywhere qualifies every symptom
 
 
 class Subject(_Strict):

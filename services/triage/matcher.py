@@ -32,7 +32,7 @@ _PRIORITY = {"symptom": 0, "state": 1, "neutral": 2, "part": 3, "pain": 4, "subj
 _CN_DIGITS = {"零": 0, "一": 1, "二": 2, "两": 2, "三": 3, "四": 4, "五": 5, "六": 6, "七": 7,
               "八": 8, "九": 9}
 _NUM = r"(\d+(?:\.\d+)?|[零一二两三四五六七八九十]+)"
-_TEMP = re.compile(r"(\d{2}(?:\.\d)?)\s*(?:度|℃|°C|°)(\d)?")
+_TEMP = re.compile(r"(\d{2}(?:\.\d)?|[三四]十[一二三四五六七八九]?)\s*(?:度|℃|°C|°)([\d一二三四五六七八九])?")
 _BP = re.compile(r"血压\D{0,4}(\d{2,3})|(\d{2,3})\s*/\s*\d{2,3}\s*(?:mmHg|毫米汞柱)?")
 _YEARS = re.compile(_NUM + r"\s*周?岁(半)?")
 _YOUNG = re.compile(_NUM + r"\s*(?:个)?多?(?:个)?(月|天|周|星期)")
@@ -183,10 +183,11 @@ class Matcher:
         self._negate(tokens)
         result = Analysis()
         clauses = _clauses(text, tokens)
+        everywhere = {m for m, w in self.modifier_words if kb.modifiers[m].scope == "text" and w in text}
         modifiers_of: dict[int, frozenset[str]] = {}
         for index, (start, end) in enumerate(clauses):
             clause = text[start:end]
-            modifiers_of[index] = frozenset(m for m, w in self.modifier_words if w in clause)
+            modifiers_of[index] = frozenset(everywhere | {m for m, w in self.modifier_words if w in clause})
 
         def clause_of(pos: int) -> int:
             for index, (start, end) in enumerate(clauses):
@@ -246,7 +247,10 @@ class Matcher:
     def _numbers(self, text: str, result: Analysis) -> None:
         rules = self.kb.rules
         for m in _TEMP.finditer(text):
-            value = float(m.group(1)) + (float(m.group(2)) / 10 if m.group(2) else 0)
+            whole, tenth = cn_number(m.group(1)), cn_number(m.group(2)) if m.group(2) else 0.0
+            if whole is None or tenth is None:
+                continue
+            value = whole + tenth / 10
             if not 35 <= value <= 43:
                 continue
             for name, at in ((rules.high_fever_symptom, rules.high_fever_at), (rules.fever_symptom, rules.fever_at)):

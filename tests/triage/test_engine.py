@@ -59,7 +59,7 @@ def test_a_negation_reaches_only_its_own_symptoms(text, present, negated):
 
 @pytest.mark.parametrize("text, symptom", [
     ("胃不舒服", "胃痛"), ("睡不着", "失眠"), ("没胃口", "食欲不振"), ("高烧不退", "高热"),
-    ("说话不清", "言语不清"), ("全身无力", "乏力"), ("拉不出大便", "便秘"), ("不想活了", "自杀念头"),
+    ("说话不清", "言语不清"), ("全身无力", "乏力"), ("头从来没这么疼过", "头痛"), ("拉不出大便", "便秘"), ("不想活了", "自杀念头"),
 ])
 def test_words_containing_bu_mei_wu_are_symptoms_not_negations(text, symptom):
     present, denied = found(text)
@@ -101,6 +101,7 @@ def test_temperatures_and_blood_pressure_are_read_from_numbers():
     assert "高热" not in found("体温38度")[0] and "发热" in found("体温38度")[0]
     assert "血压极高" in found("血压200")[0]
     assert "血压极高" not in found("量血压160")[0]
+    assert "发热" in found("体温三十八度二")[0] and "高热" in found("烧到四十度")[0]
 
 
 @pytest.mark.parametrize("text, age", [
@@ -158,7 +159,10 @@ def test_pregnancy_with_severe_abdominal_pain_or_bleeding_is_an_emergency():
     ("大出血止不住", {}, "heavy_bleeding"),
     ("发烧38度", {"age": 0.2}, "infant_fever"), ("两个月的宝宝发烧", {}, "infant_fever"),
     ("想自杀", {}, "suicide"), ("活着没意思", {}, "suicide"),
-    ("突然剧烈头痛", {}, "thunderclap"),
+    ("突然剧烈头痛", {}, "thunderclap"), ("头从来没这么疼过，突然发作的", {}, "thunderclap"),
+    ("胸口剧痛", {}, "severe_chest_pain"), ("我奶奶突然一只手抬不起来", {}, "stroke"),
+    ("吃了花生以后嗓子肿起来喘不上气", {}, "airway"), ("被蛇咬了", {}, "venom"),
+    ("孩子高烧抽搐", {"age": 3}, "child_seizure"), ("大便全是血", {}, "heavy_bleeding"),
     ("吐了好多血", {}, "hematemesis"), ("喝了农药", {}, "poisoning"), ("叫不醒", {}, "unconscious"),
 ])
 def test_red_flags_raise_an_emergency_with_advice_to_call_120(text, kw, code):
@@ -175,6 +179,8 @@ def test_red_flags_raise_an_emergency_with_advice_to_call_120(text, kw, code):
     ("胸闷，没有胸痛，也不出汗", {}), ("面瘫恢复期想扎针灸", {}), ("肛裂，大便的时候撕裂痛", {}),
     ("没有想自杀，就是心情不好", {}), ("发烧38度", {"age": 0.5}), ("头痛", {}),
     ("没有口角歪斜，说话也清楚", {}), ("经常流鼻血", {}), ("大便发黑", {}),
+    ("小孩换牙，新牙长歪了", {}), ("头从来没这么疼过", {}), ("抽搐过一次，以前有癫痫", {"age": 30}),
+    ("嗓子肿，咽口水疼", {}),
 ])
 def test_look_alikes_and_negated_red_flags_are_not_emergencies(text, kw):
     assert run(text, **kw)["emergency"] is False
@@ -258,7 +264,8 @@ def test_cross_reference_errors_are_reported(change, word):
 
 
 # -- evaluation floors: a regression in the knowledge base fails here ---------------------
-@pytest.mark.parametrize("name, size", [("triage_cases", 300), ("triage_holdout", 100), ("triage_blind", 77)])
+@pytest.mark.parametrize("name, size", [("triage_cases", 300), ("triage_holdout", 100), ("triage_blind", 77),
+                                        ("triage_fresh", 51)])
 def test_the_labelled_sets_stay_above_their_floors(name, size):
     report = evaluate(load_cases(ROOT / "bench" / "data" / f"{name}.jsonl"), KB_FILE)
     assert report.total >= size
