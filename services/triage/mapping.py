@@ -50,7 +50,3 @@ class DepartmentMap:
     def resolve(self, kb_department: str) -> HospitalDepartment | None:
         """The hospital department for a knowledge-base department (or its nearest parent)."""
         return self._resolved.get(kb_department)
-
-    def exists(self, kb_department: str) -> bool:
-        """Whether the hospital has this department itself (not a parent standing in)."""
-        return kb_department in self._direct
