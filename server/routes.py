@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from handlers import auth_api, catalogue, docs, h5, health, identity, identity_pages
+from handlers import (
+    auth_api, catalogue, docs, h5, health, identity, identity_pages, triage, triage_admin,
+)
 from handlers import pharmacy, pharmacy_pages
 from server.settings import Settings
 
@@ -18,6 +20,8 @@ def all_routes(settings: Settings) -> list[Any]:
         *auth_api.routes,
         *identity_pages.routes,
         *h5.routes,
+        *triage.routes,
+        *triage_admin.routes,
         *pharmacy.routes,
         *pharmacy_pages.routes,
     ]
