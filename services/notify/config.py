@@ -56,6 +56,7 @@ class NotifyConfig(BaseModel):
     lease_seconds: float = Field(60.0, gt=0)
     batch: int = Field(50, ge=1)
     poll_seconds: float = Field(1.0, gt=0)
+    provider_timeout_seconds: float = Field(5.0, gt=0)   # per provider request
 
     # Aliyun SMS (ACS3-HMAC-SHA256)
     aliyun_endpoint: str = "https://dysmsapi.aliyuncs.com"
