@@ -24,6 +24,17 @@ class Wired:
     def dispatch(self, limit: int = 100) -> int:
         return self.app.call(lambda s: s.notify.dispatch_due(limit))
 
+    def restart(self) -> None:
+        """Stop the app keeping its database; start a new process image on it."""
+        old = self.app
+        old.stop(drop=False)
+        self.app = AppUnderTest(old.settings, clock=old.clock, secrets=old.secrets).start()
+
+    def second_app(self) -> AppUnderTest:
+        """Another app (another dispatcher) on the same database, clock and keys."""
+        return AppUnderTest(self.app.settings, clock=self.app.clock,
+                            secrets=self.app.secrets).start()
+
     def message(self, message_id: str) -> dict:
         from bson import ObjectId
         return self.app.db.notify_messages.find_one({"_id": ObjectId(message_id)})

@@ -54,6 +54,7 @@ class FakeState:
     calls: Counter = field(default_factory=Counter)
     rejected: list[str] = field(default_factory=list)      # signature/auth failures seen
     latency: float = 0.0
+    outage: dict[str, str] = field(default_factory=dict)    # provider → "500" | "timeout"
     hang_seconds: float = 1.5
     unsubscribed: set[str] = field(default_factory=set)    # openids without subscription
     tokens: dict[str, tuple[str, datetime]] = field(default_factory=dict)   # token → appid, expiry
@@ -86,7 +87,7 @@ class _Base(tornado.web.RequestHandler):
         self.state.calls[self.provider] += 1
         if self.state.latency:
             await asyncio.sleep(self.state.latency)
-        mode = self.state.take_failure(self.provider)
+        mode = self.state.outage.get(self.provider) or self.state.take_failure(self.provider)
         if mode == "500":
             self.set_status(500)
             self.finish({"message": "internal error"})
@@ -352,6 +353,14 @@ class FakeProviders:
         with self.state.lock:
             self.state.failures.setdefault(provider, []).extend([mode] * times)
 
+    def down(self, provider: str, mode: str | None) -> None:
+        """Every request to `provider` fails with `mode` ("500", "timeout") until None."""
+        with self.state.lock:
+            if mode is None:
+                self.state.outage.pop(provider, None)
+            else:
+                self.state.outage[provider] = mode
+
     def reset(self) -> None:
         with self.state.lock:
             self.state.delivered.clear()
@@ -360,6 +369,7 @@ class FakeProviders:
             self.state.calls.clear()
             self.state.unsubscribed.clear()
             self.state.latency = 0.0
+            self.state.outage.clear()
 
     def delivered(self, provider: str | None = None) -> list[Delivered]:
         with self.state.lock:
