@@ -17,8 +17,8 @@ def send_many(wired, prefix, count, first_phone):
     for i in range(count):
         phone = str(first_phone + i)
         params = {"patient": "李*", "report": "血常规", "link": f"https://h5.example.cn/r/{i}"}
-        ids.append(wired.app.call(lambda s, p=phone, n=i: s.notify.send(
-            "report.ready", Recipient(phone=p), "report_ready", params, f"{prefix}:{n}")))
+        ids.append(wired.app.call(lambda s, p=phone, n=i, v=params: s.notify.send(
+            "report.ready", Recipient(phone=p), "report_ready", v, f"{prefix}:{n}")))
     return ids
 
 

@@ -7,6 +7,7 @@ import json
 import random
 import string
 from datetime import UTC, datetime
+from types import SimpleNamespace
 
 from alibabacloud_openapi_util.client import Client as AliyunUtil
 from tencentcloud.common.sign import Sign as TencentSign
@@ -38,11 +39,8 @@ def test_aliyun_acs3_matches_the_published_sdk_vector():
 
 
 def test_aliyun_acs3_doc_rules_agree_with_the_installed_sdk():
-    class Request:
-        pathname = "/"
-        method = "GET"
-        query = {"test": "ok", "empty": ""}
-        headers = {"x-acs-test": "http,https"}
+    Request = SimpleNamespace(pathname="/", method="GET", query={"test": "ok", "empty": ""},
+                              headers={"x-acs-test": "http,https"})
 
     ours = acs3_authorization("GET", "/", canonical_query(Request.query), Request.headers,
                               V5_PAYLOAD_HASH, "acesskey", "secret")
@@ -58,14 +56,10 @@ def test_aliyun_acs3_agrees_with_the_sdk_on_random_unicode_requests():
         query = {"".join(rng.choices(string.ascii_letters, k=6)):
                  "".join(rng.choices(alphabet, k=rng.randint(0, 20))) for _ in range(4)}
 
-        class Request:
-            pathname = "/"
-            method = "POST"
-            headers = {"host": "dysmsapi.aliyuncs.com", "x-acs-action": "SendSms",
-                       "x-acs-date": "2026-12-01T01:00:00Z",
-                       "x-acs-signature-nonce": "".join(rng.choices(string.hexdigits, k=32))}
-
-        Request.query = query
+        Request = SimpleNamespace(pathname="/", method="POST", query=query, headers={
+            "host": "dysmsapi.aliyuncs.com", "x-acs-action": "SendSms",
+            "x-acs-date": "2026-12-01T01:00:00Z",
+            "x-acs-signature-nonce": "".join(rng.choices(string.hexdigits, k=32))})
         payload = sha256_hex(b"")
         assert acs3_authorization("POST", "/", canonical_query(query), Request.headers, payload,
                                   "id", "sk") == AliyunUtil.get_authorization(
@@ -117,12 +111,9 @@ def test_our_aliyun_sendsms_request_verifies_with_the_sdk():
     from urllib.parse import parse_qsl, urlsplit
     parts = urlsplit(url)
 
-    class Request:
-        pathname = parts.path
-        method = "POST"
-        query = dict(parse_qsl(parts.query, keep_blank_values=True))
-
-    Request.headers = {k: v for k, v in headers.items() if k != "Authorization"}
+    Request = SimpleNamespace(
+        pathname=parts.path, method="POST", query=dict(parse_qsl(parts.query, keep_blank_values=True)),
+        headers={k: v for k, v in headers.items() if k != "Authorization"})
     assert Request.query["TemplateParam"] == '{"patient":"王*","amount":"¥12.50","item":"挂号费 & 诊查费"}'
     assert headers["x-acs-date"] == "2026-12-01T01:00:00Z"
     assert headers["Authorization"] == AliyunUtil.get_authorization(
@@ -136,8 +127,8 @@ def test_our_tencent_sendsms_request_verifies_with_the_sdk():
     body, headers = TencentSms(config, None, clock).request(_delivery(tencent_id="123"))
     assert json.loads(body)["TemplateParamSet"] == ["王*", "¥12.50", "挂号费 & 诊查费"]
     ts = int(headers["X-TC-Timestamp"])
-    canonical = "\n".join(["POST", "/", "", f"content-type:{headers['Content-Type']}\n"
-                           f"host:{headers['Host']}\n", "content-type;host", sha256_hex(body)])
+    signed_lines = f"content-type:{headers['Content-Type']}\nhost:{headers['Host']}\n"
+    canonical = "\n".join(["POST", "/", "", signed_lines, "content-type;host", sha256_hex(body)])
     to_sign = "\n".join(["TC3-HMAC-SHA256", str(ts), "2026-12-01/sms/tc3_request",
                          sha256_hex(canonical.encode())])
     assert headers["Authorization"].endswith(
