@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from handlers import catalogue, docs, h5, health, identity
+from handlers import notify_admin
 from server.settings import Settings
 
 
@@ -14,6 +15,7 @@ def all_routes(settings: Settings) -> list[Any]:
         *docs.routes,
         *catalogue.routes,
         *identity.routes,
+        *notify_admin.routes,
         *h5.routes,
     ]
     if settings.development:
