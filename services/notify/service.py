@@ -101,6 +101,16 @@ class NotifyService:
             if unknown:
                 raise TemplateError(f"[notify.templates.{name}] wechat_fields use unknown "
                                     f"variables: {', '.join(unknown)}")
+        sms = self.channels.get("sms")
+        id_field = {"aliyun": "aliyun_code", "tencent": "tencent_id"}.get(
+            sms.provider if sms else "")
+        if id_field:
+            unconfigured = sorted(
+                name for name in self.templates if "sms" in self.config.route_for(name)
+                and not getattr(self.config.ids_for(name), id_field))
+            if unconfigured:
+                raise TemplateError(f"[notify.templates.<name>] {id_field} missing for: "
+                                    f"{', '.join(unconfigured)}")
         if not self.development and any(c.provider == "console" for c in self.channels.values()):
             log.warning("notify: a console provider is configured outside development; "
                         "those messages reach nobody")
