@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import logging
 import random
+import time
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -122,16 +123,17 @@ class NotifyService:
         await self.messages.create_index([("status", ASCENDING), ("created_at", DESCENDING)])
         await self.messages.create_index([("phone_index", ASCENDING), ("created_at", DESCENDING)])
         await self.messages.create_index([("openid", ASCENDING), ("created_at", DESCENDING)])
-        await self.inbox.create_index([("phone_index", ASCENDING), ("at", DESCENDING)])
-        await self.inbox.create_index([("openid", ASCENDING), ("at", DESCENDING)])
-        await self.inbox.create_index([("at", DESCENDING)])
+        await self.inbox.create_index([("phone_index", ASCENDING), ("queued_at", DESCENDING)])
+        await self.inbox.create_index([("openid", ASCENDING), ("queued_at", DESCENDING)])
+        await self.inbox.create_index([("queued_at", DESCENDING)])
 
     def background_tasks(self) -> list[PeriodicTask]:
         return [PeriodicTask("notify-dispatch", self._dispatch_round,
                              interval=self.config.poll_seconds)]
 
     async def _dispatch_round(self) -> int:
-        return await self.dispatch_due(self.config.batch)
+        # a short round, so a stopping worker finishes it within its grace period
+        return await self.dispatch_due(self.config.batch, budget_seconds=2.0)
 
     # ---- the outbox ----------------------------------------------------------------
 
@@ -188,21 +190,48 @@ class NotifyService:
 
     # ---- the dispatcher ------------------------------------------------------------
 
-    async def dispatch_due(self, limit: int | None = None, worker_id: str = WORKER_ID) -> int:
-        """Claim and handle due messages (sent, deferred, retried or dead); return how many."""
+    async def dispatch_due(self, limit: int | None = None, worker_id: str = WORKER_ID,
+                           budget_seconds: float | None = None) -> int:
+        """Claim and handle due messages (sent, deferred, retried or dead); return how many.
+
+        Stops after `limit` messages, or once `budget_seconds` of wall time have passed.
+        """
         limit = self.config.batch if limit is None else limit
         lease = timedelta(seconds=self.config.lease_seconds)
+        ends = time.monotonic() + budget_seconds if budget_seconds is not None else None
         handled = 0
-        while handled < limit:
-            now = self.clock.now()
-            doc = await claim_one(self.messages, self.clock, {"next_attempt_at": {"$lte": now}},
-                                  lease, sort=[("next_attempt_at", ASCENDING)],
-                                  worker_id=worker_id)
-            if doc is None:
+        while handled < limit and (ends is None or time.monotonic() < ends):
+            candidates = await self._due_candidates(min(limit - handled, 20))
+            if not candidates:
                 break
-            await self._handle(doc, worker_id)
-            handled += 1
+            # two dispatchers may see the same candidates: the conditional claim lets
+            # exactly one of them have each, the other moves on to the next
+            for message_id in candidates:
+                if handled >= limit or (ends is not None and time.monotonic() >= ends):
+                    break
+                now = self.clock.now()
+                doc = await claim_one(self.messages, self.clock,
+                                      {"_id": message_id, "next_attempt_at": {"$lte": now}},
+                                      lease, worker_id=worker_id)
+                if doc is not None:
+                    await self._handle(doc, worker_id)
+                    handled += 1
         return handled
+
+    async def _due_candidates(self, count: int) -> list[ObjectId]:
+        """Ids of due, unleased messages, oldest due first (a look; claiming is atomic).
+
+        No sort in the query: MongoDB walks the next_attempt_at index in due order anyway,
+        while an explicit sort makes the embedded database sort every due message each
+        time; the few candidates are put in (due, id) order here.
+        """
+        now = self.clock.now()
+        cursor = self.messages.find(
+            {"$and": [{"next_attempt_at": {"$lte": now}},
+                      {"$or": [{"lease_until": None}, {"lease_until": {"$lte": now}}]}]},
+            {"_id": 1, "next_attempt_at": 1}).limit(count)
+        docs = await cursor.to_list()
+        return [d["_id"] for d in sorted(docs, key=lambda d: (d["next_attempt_at"], d["_id"]))]
 
     async def _handle(self, doc: dict[str, Any], owner: str) -> None:
         now = utc_floor(self.clock.now())
@@ -231,7 +260,7 @@ class NotifyService:
             message_id=str(doc["_id"]), template=template, params=doc["params"],
             text=template.render(doc["params"]), phone=phone, openid=openid,
             ids=self.config.ids_for(template.name), phone_index=doc.get("phone_index"),
-            phone_masked=doc.get("phone_masked", ""))
+            phone_masked=doc.get("phone_masked", ""), queued_at=doc.get("created_at"))
         attempts: list[dict[str, Any]] = []
         last: ChannelError | None = None
         for name in usable:
@@ -330,14 +359,15 @@ class NotifyService:
 
     async def dev_inbox(self, phone: str | None = None, openid: str | None = None,
                         limit: int = 50) -> list[dict[str, Any]]:
-        """What the console provider delivered, newest first (development only)."""
+        """What the console provider delivered, newest message first (development only)."""
         query: dict[str, Any] = {}
         if phone:
             query["phone_index"] = self.cipher.blind_index(phone.strip(), "phone")
         if openid:
             query["openid"] = openid.strip()
         docs = await self.inbox.find(query).sort(
-            [("at", DESCENDING), ("_id", DESCENDING)]).limit(limit).to_list()
+            [("queued_at", DESCENDING), ("message_id", DESCENDING), ("_id", DESCENDING)]
+        ).limit(limit).to_list()
         return [{"id": str(d["_id"]), "message_id": d["message_id"], "channel": d["channel"],
                  "template": d["template"], "title": d.get("title", ""), "text": d["text"],
                  "params": d.get("params", {}), "phone": d.get("phone_masked", ""),

@@ -298,6 +298,19 @@ class OfficialHandler(_WechatSend):
     kind = "official"
 
 
+class StatsHandler(tornado.web.RequestHandler):
+    """GET /stats: how many messages were delivered, and how many distinct ones (benchmarks)."""
+
+    def initialize(self, state: FakeState) -> None:
+        self.state = state
+
+    def get(self) -> None:
+        with self.state.lock:
+            refs = [d.ref for d in self.state.delivered]
+        self.finish({"delivered": len(refs), "distinct": len(set(refs)),
+                     "rejected": len(self.state.rejected)})
+
+
 class FakeProviders:
     """Aliyun, Tencent and WeChat on three local ports; `.overrides()` points the app at them."""
 
@@ -319,7 +332,7 @@ class FakeProviders:
         self._loop = asyncio.get_running_loop()
         self._stop = asyncio.Event()
         apps = {
-            "aliyun": [(r"/", AliyunHandler)],
+            "aliyun": [(r"/", AliyunHandler), (r"/stats", StatsHandler)],
             "tencent": [(r"/", TencentHandler)],
             "wechat": [(r"/cgi-bin/stable_token", WechatTokenHandler),
                        (r"/cgi-bin/message/subscribe/send", SubscribeHandler),
@@ -398,3 +411,16 @@ class FakeProviders:
             "notify.provider_timeout_seconds": 0.4,
             "notify.templates": templates,
         }
+
+
+if __name__ == "__main__":      # `python -m tests.notify.fakes`: run alone (benchmarks)
+    import signal
+    import sys
+
+    stop_signals = {signal.SIGINT, signal.SIGTERM}
+    signal.pthread_sigmask(signal.SIG_BLOCK, stop_signals)
+    fakes = FakeProviders(Clock()).start()
+    print(json.dumps(fakes.ports), flush=True)
+    signal.sigwait(stop_signals)
+    fakes.stop()
+    sys.exit(0)

@@ -91,3 +91,26 @@ def test_a_crashed_dispatchers_message_is_taken_over_when_its_lease_expires(fres
     assert fresh.dispatch() == 1
     assert [d.ref for d in fresh.fakes.delivered("aliyun")] == [message_id]
     assert fresh.message(message_id)["lease_owner"] is None
+
+
+def test_stopping_a_worker_mid_send_records_what_was_sent(fresh):
+    ids = send_many(fresh, "stop", 3, 13740000000)
+    fresh.fakes.state.latency = 0.3
+
+    async def start_then_stop(services):
+        import asyncio
+
+        from services.jobs import Worker
+        worker = Worker([t for t in services.background_tasks() if t.name == "notify-dispatch"])
+        worker.start()
+        await asyncio.sleep(0.1)            # the first message is at the gateway now
+        await worker.stop()
+
+    fresh.app.call(start_then_stop)
+    delivered = {d.ref for d in fresh.fakes.delivered("aliyun")}
+    assert delivered, "the worker should have reached the gateway"
+    for message_id in ids:
+        doc = fresh.message(message_id)
+        if message_id in delivered:
+            assert doc["status"] == "sent"
+        assert doc["lease_owner"] is None   # nothing left leased (it would be resent)
