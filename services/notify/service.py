@@ -371,7 +371,8 @@ class NotifyService:
         return [{"id": str(d["_id"]), "message_id": d["message_id"], "channel": d["channel"],
                  "template": d["template"], "title": d.get("title", ""), "text": d["text"],
                  "params": d.get("params", {}), "phone": d.get("phone_masked", ""),
-                 "openid": d.get("openid"), "at": d["at"]} for d in docs]
+                 "openid": d.get("openid"), "at": d["at"], "queued_at": d.get("queued_at")}
+                for d in docs]
 
     async def list_messages(self, status: str | None = None, recipient: str | None = None,
                             limit: int = 100) -> list[dict[str, Any]]:
