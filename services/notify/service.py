@@ -37,7 +37,7 @@ from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import DuplicateKeyError
 
 from services.clock import Clock, as_utc
-from services.crypto import FieldCipher, mask_phone
+from services.crypto import DecryptionError, FieldCipher, mask_phone
 from services.errors import Conflict, InvalidRequest, NotFound
 from services.jobs import WORKER_ID, PeriodicTask, claim_one, utc_floor
 from services.notify.config import NotifyConfig
@@ -239,7 +239,14 @@ class NotifyService:
         if template is None:
             await self._dead(doc, owner, now, [], "unknown_template", "模板不存在")
             return
-        phone = self.cipher.decrypt(doc.get("phone"), aad="phone")
+        try:
+            phone = self.cipher.decrypt(doc.get("phone"), aad="phone")
+            text = template.render(doc["params"])
+        except (DecryptionError, KeyError) as error:
+            # would fail the same way every time: dead-letter instead of looping on it
+            await self._dead(doc, owner, now, [], "message_unreadable",
+                             f"消息无法读取 ({type(error).__name__})")
+            return
         openid = doc.get("openid")
         skipped = list(doc.get("skipped") or [])
         usable = [name for name in self.config.route_for(template.name)
@@ -258,7 +265,7 @@ class NotifyService:
                 return
         delivery = Delivery(
             message_id=str(doc["_id"]), template=template, params=doc["params"],
-            text=template.render(doc["params"]), phone=phone, openid=openid,
+            text=text, phone=phone, openid=openid,
             ids=self.config.ids_for(template.name), phone_index=doc.get("phone_index"),
             phone_masked=doc.get("phone_masked", ""), queued_at=doc.get("created_at"))
         attempts: list[dict[str, Any]] = []

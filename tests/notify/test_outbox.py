@@ -171,3 +171,14 @@ def test_the_background_dispatcher_delivers_without_being_asked(app):
 
     assert app.call(run_worker) == 1
     assert [m["template"] for m in inbox(app, phone)] == ["queue_near"]
+
+
+def test_a_message_whose_phone_cannot_be_decrypted_is_dead_not_retried_forever(app):
+    message_id = send(app, dedup="broken:1", phone="13900000007")
+    from bson import ObjectId
+    app.db.notify_messages.update_one({"_id": ObjectId(message_id)},
+                                      {"$set": {"phone.k": "retired-key"}})
+    dispatch(app)
+    doc = app.db.notify_messages.find_one({"_id": ObjectId(message_id)})
+    assert doc["status"] == "dead" and doc["last_error"]["code"] == "message_unreadable"
+    assert inbox(app, "13900000007") == []
