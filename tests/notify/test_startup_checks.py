@@ -56,3 +56,12 @@ def test_the_dev_inbox_exists_only_outside_production(db_server, tmp_path_factor
     production = settings.with_overrides({"env": "production"})
     paths = {route[0] for route in all_routes(production)}
     assert "/dev/inbox" not in paths and "/api/v1/admin/messages" in paths
+
+
+def test_a_lease_shorter_than_a_send_could_take_is_refused():
+    from pydantic import ValidationError
+
+    from services.notify import NotifyConfig
+    with pytest.raises(ValidationError, match="lease_seconds"):
+        NotifyConfig(lease_seconds=10, provider_timeout_seconds=5)
+    assert NotifyConfig(lease_seconds=60, provider_timeout_seconds=5).lease_seconds == 60
