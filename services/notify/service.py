@@ -205,17 +205,21 @@ class NotifyService:
             if not candidates:
                 break
             # two dispatchers may see the same candidates: the conditional claim lets
-            # exactly one of them have each, the other moves on to the next
-            for message_id in candidates:
-                if handled >= limit or (ends is not None and time.monotonic() >= ends):
-                    break
+            # exactly one of them have each; the one that lost jumps to a random place in
+            # the list, so they stop trailing each other (one dispatcher keeps due order)
+            position = 0
+            while candidates and handled < limit and (ends is None or time.monotonic() < ends):
+                message_id = candidates.pop(position)
                 now = self.clock.now()
                 doc = await claim_one(self.messages, self.clock,
                                       {"_id": message_id, "next_attempt_at": {"$lte": now}},
                                       lease, worker_id=worker_id)
-                if doc is not None:
-                    await self._handle(doc, worker_id)
-                    handled += 1
+                if doc is None:
+                    position = self.rng.randrange(len(candidates)) if candidates else 0
+                    continue
+                await self._handle(doc, worker_id)
+                handled += 1
+                position = position if position < len(candidates) else 0
         return handled
 
     async def _due_candidates(self, count: int) -> list[ObjectId]:
