@@ -97,3 +97,36 @@ def test_report_ready_goes_as_an_official_account_template_message_with_dedup_id
     [got] = fresh.fakes.delivered("official")
     assert got.ref == message_id and got.template == "tpl-report_ready"
     assert got.params == {k: {"value": v} for k, v in params.items()}
+
+
+def test_login_codes_go_by_sms_even_when_the_user_has_an_openid(fresh):
+    message_id = send(fresh, "wx:login", phone="13800138030", openid="o-login",
+                      template="login_code", params={"code": "864209", "minutes": "5"})
+    fresh.dispatch()
+    [got] = fresh.fakes.delivered()
+    assert got.provider == "aliyun" and got.params == {"code": "864209", "minutes": "5"}
+    assert fresh.message(message_id)["channel"] == "sms"
+
+
+def test_an_unfollowed_official_account_falls_back_to_sms(fresh):
+    fresh.fakes.state.unsubscribed.add("o-unfollowed")
+    params = {"patient": "张*", "report": "胸部CT", "link": "https://h5.example.cn/r/x"}
+    message_id = send(fresh, "wx:43004", phone="13800138031", openid="o-unfollowed",
+                      template="report_ready", params=params)
+    fresh.dispatch()
+    doc = fresh.message(message_id)
+    assert [(a["channel"], a["code"]) for a in doc["attempts"]] == [
+        ("official", "wechat:43004"), ("sms", None)]
+    assert [d.provider for d in fresh.fakes.delivered()] == ["aliyun"]
+
+
+def test_wechat_system_busy_is_retried_on_wechat_later(fresh):
+    fresh.fakes.fail("subscribe", "-1")
+    message_id = send(fresh, "wx:busy", phone="13800138032", openid="o-busy")
+    fresh.dispatch()
+    doc = fresh.message(message_id)
+    assert doc["status"] == "failed" and doc["last_error"]["code"] == "wechat:-1"
+    assert fresh.fakes.delivered() == []          # not pushed to SMS for a transient error
+    fresh.app.clock.set(doc["next_attempt_at"])
+    fresh.dispatch()
+    assert [d.provider for d in fresh.fakes.delivered()] == ["subscribe"]
