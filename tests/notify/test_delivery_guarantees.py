@@ -103,7 +103,10 @@ def test_stopping_a_worker_mid_send_records_what_was_sent(fresh):
         from services.jobs import Worker
         worker = Worker([t for t in services.background_tasks() if t.name == "notify-dispatch"])
         worker.start()
-        await asyncio.sleep(0.1)            # the first message is at the gateway now
+        for _ in range(1000):               # until the first message is at the gateway
+            if fresh.fakes.state.calls["aliyun"]:
+                break
+            await asyncio.sleep(0.01)
         await worker.stop()
 
     fresh.app.call(start_then_stop)
