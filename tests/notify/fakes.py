@@ -55,7 +55,7 @@ class FakeState:
     rejected: list[str] = field(default_factory=list)      # signature/auth failures seen
     latency: float = 0.0
     outage: dict[str, str] = field(default_factory=dict)    # provider → "500" | "timeout"
-    hang_seconds: float = 1.5
+    hang_seconds: float = 2.5
     unsubscribed: set[str] = field(default_factory=set)    # openids without subscription
     tokens: dict[str, tuple[str, datetime]] = field(default_factory=dict)   # token → appid, expiry
     token_ttl: int = 7200
@@ -408,7 +408,7 @@ class FakeProviders:
             "notify.wechat_endpoint": self.url("wechat"),
             "notify.miniprogram_appid": MINI_APPID, "notify.miniprogram_secret": MINI_SECRET,
             "notify.official_appid": OFFICIAL_APPID, "notify.official_secret": OFFICIAL_SECRET,
-            "notify.provider_timeout_seconds": 0.4,
+            "notify.provider_timeout_seconds": 1.0,   # generous: the machine is shared
             "notify.templates": templates,
         }
 
