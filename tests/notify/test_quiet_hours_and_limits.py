@@ -123,3 +123,33 @@ def test_a_failed_send_gives_back_its_rate_limit_slot(fresh):
     fresh.app.clock.set(doc["next_attempt_at"])      # < 60 s later: the slot was returned
     fresh.dispatch()
     assert fresh.message(message_id)["status"] == "sent"
+
+
+def test_limits_follow_the_configured_numbers(fresh):
+    from services.notify.gates import SmsLimits
+
+    async def scenario(services):
+        limits = SmsLimits(services.db["limits_scenario"], per_minute=2, per_day=3)
+        start = at(14, 9, 0)
+        results = []
+        for seconds in (0, 10, 30, 61):
+            moment = start + (at(14, 9, 0, 1) - start) * seconds
+            results.append(await limits.reserve("phone-x", moment))
+        await services.db["limits_scenario"].drop()
+        return results
+
+    first, too_soon, after_gap, over_day = fresh.app.call(scenario)
+    assert first is None
+    assert too_soon == at(14, 9, 0, 30)            # 2 per minute → 30 s apart
+    assert after_gap is None
+    assert over_day is None                        # third of the day
+
+    async def over_the_day(services):               # 1 a day: the next waits for midnight
+
+        limits = SmsLimits(services.db["limits_scenario"], per_minute=2, per_day=1)
+        await limits.reserve("phone-y", at(14, 9, 0))
+        wait = await limits.reserve("phone-y", at(14, 12, 0))
+        await services.db["limits_scenario"].drop()
+        return wait
+
+    assert fresh.app.call(over_the_day) == at(15, 0, 0)
