@@ -145,7 +145,6 @@ def test_limits_follow_the_configured_numbers(fresh):
     assert over_day is None                        # third of the day
 
     async def over_the_day(services):               # 1 a day: the next waits for midnight
-
         limits = SmsLimits(services.db["limits_scenario"], per_minute=2, per_day=1)
         await limits.reserve("phone-y", at(14, 9, 0))
         wait = await limits.reserve("phone-y", at(14, 12, 0))
