@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from handlers import catalogue, docs, h5, health, identity
+from handlers import auth_api, catalogue, docs, h5, health, identity, identity_pages
 from handlers import notify_admin
 from server.settings import Settings
 
@@ -15,6 +15,8 @@ def all_routes(settings: Settings) -> list[Any]:
         *docs.routes,
         *catalogue.routes,
         *identity.routes,
+        *auth_api.routes,
+        *identity_pages.routes,
         *notify_admin.routes,
         *h5.routes,
     ]
