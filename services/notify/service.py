@@ -1,7 +1,7 @@
 """The notification outbox and its dispatcher.
 
 Collections (owned here):
-    notify_messages   {_id, event, template, params{}, dedup_key (unique), urgent,
+    notify_messages   {_id, event, template, params{enc JSON}, dedup_key (unique), urgent,
                        status queued|failed|sent|dead, phone{enc}, phone_index, phone_masked,
                        openid, account_id, created_at, next_attempt_at (only while pending),
                        tries, attempts[{at, channel, provider, outcome, code, error}],
@@ -21,6 +21,7 @@ and record each attempt. Retryable failures back off exponentially with jitter u
 
 from __future__ import annotations
 
+import json
 import logging
 import random
 import time
@@ -168,7 +169,9 @@ class NotifyService:
         now = utc_floor(self.clock.now())
         due = max(now, utc_floor(as_utc(not_before))) if not_before is not None else now
         doc = {
-            "_id": ObjectId(), "event": event, "template": template, "params": clean,
+            "_id": ObjectId(), "event": event, "template": template,
+            # params can carry a login code or a tracking number: encrypted like a phone
+            "params": self.cipher.encrypt(json.dumps(clean, ensure_ascii=False), aad="params"),
             "dedup_key": dedup_key, "urgent": bool(urgent or self.templates[template].urgent),
             "status": "queued",
             "phone": self.cipher.encrypt(phone, aad="phone") if phone else None,
@@ -246,8 +249,9 @@ class NotifyService:
             return
         try:
             phone = self.cipher.decrypt(doc.get("phone"), aad="phone")
-            text = template.render(doc["params"])
-        except (DecryptionError, KeyError) as error:
+            params = self._params(doc)
+            text = template.render(params)
+        except (DecryptionError, KeyError, ValueError) as error:
             # would fail the same way every time: dead-letter instead of looping on it
             await self._dead(doc, owner, now, [], "message_unreadable",
                              f"消息无法读取 ({type(error).__name__})")
@@ -269,7 +273,7 @@ class NotifyService:
                 await self._defer(doc, owner, now, [], skipped, release, "quiet_hours")
                 return
         delivery = Delivery(
-            message_id=str(doc["_id"]), template=template, params=doc["params"],
+            message_id=str(doc["_id"]), template=template, params=params,
             text=text, phone=phone, openid=openid,
             ids=self.config.ids_for(template.name), phone_index=doc.get("phone_index"),
             phone_masked=doc.get("phone_masked", ""), queued_at=doc.get("created_at"))
@@ -313,6 +317,12 @@ class NotifyService:
             return
         code, message = (last.code, last.message) if last else ("no_channel", "没有可用的发送渠道")
         await self._dead(doc, owner, now, attempts, code, message, skipped)
+
+    def _params(self, doc: Mapping[str, Any]) -> dict[str, str]:
+        stored = doc["params"]
+        if set(stored) == {"k", "n", "c"}:
+            return json.loads(self.cipher.decrypt(stored, aad="params") or "{}")
+        return dict(stored)        # written before params were encrypted
 
     @staticmethod
     def _attempt(now: datetime, channel: Channel, outcome: str,

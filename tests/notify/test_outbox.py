@@ -182,3 +182,12 @@ def test_a_message_whose_phone_cannot_be_decrypted_is_dead_not_retried_forever(a
     doc = app.db.notify_messages.find_one({"_id": ObjectId(message_id)})
     assert doc["status"] == "dead" and doc["last_error"]["code"] == "message_unreadable"
     assert inbox(app, "13900000007") == []
+
+
+def test_a_login_code_is_not_readable_in_the_outbox(app):
+    send(app, "login_code", {"code": "975312", "minutes": 5}, dedup="login:secret",
+         phone="13900000008")
+    raw = app.db.notify_messages.find_one({"dedup_key": "login:secret"})
+    assert "975312" not in json.dumps(raw, default=str)
+    dispatch(app)
+    assert "975312" in inbox(app, "13900000008")[0]["text"]     # the dev inbox shows it
