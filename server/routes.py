@@ -4,10 +4,18 @@ from __future__ import annotations
 
 from typing import Any
 
-from handlers import (
-    auth_api, catalogue, docs, h5, health, identity, identity_pages, triage, triage_admin,
-)
-from handlers import pharmacy, pharmacy_pages
+from handlers import auth_api  # noqa: I001 - one module a line keeps merges simple
+from handlers import catalogue
+from handlers import docs
+from handlers import h5
+from handlers import health
+from handlers import identity
+from handlers import identity_pages
+from handlers import notify_admin
+from handlers import triage
+from handlers import triage_admin
+from handlers import pharmacy
+from handlers import pharmacy_pages
 from server.settings import Settings
 
 
@@ -19,6 +27,7 @@ def all_routes(settings: Settings) -> list[Any]:
         *identity.routes,
         *auth_api.routes,
         *identity_pages.routes,
+        *notify_admin.routes,
         *h5.routes,
         *triage.routes,
         *triage_admin.routes,
