@@ -15,10 +15,13 @@ from pymongo.asynchronous.database import AsyncDatabase
 
 from server.secrets import Secrets
 from server.settings import Settings
+from services.billing import BillingService
 from services.catalogue import CatalogueService
 from services.clock import Clock
 from services.crypto import FieldCipher, TokenSigner
 from services.jobs import PeriodicTask
+from services.payment.gateway import PaymentGateway
+from services.payment.sandbox import SandboxWechatPay
 
 
 @dataclass
@@ -32,6 +35,9 @@ class Services:
     cipher: FieldCipher          # personal data at rest (services/crypto.py)
     signer: TokenSigner          # signed expiring tokens for QR codes and links
     catalogue: CatalogueService
+    payment_gateway: PaymentGateway
+    wechatpay_sandbox: SandboxWechatPay | None   # development only
+    billing: BillingService
 
     def domain_services(self) -> list[Any]:
         """Every domain service object, in declaration order."""

@@ -22,4 +22,5 @@ def all_routes(settings: Settings) -> list[Any]:
 
 def dev_routes() -> list[Any]:
     """Routes that exist only outside production (e.g. the dev inbox)."""
-    return []
+    from handlers import sandbox_wechatpay
+    return [*sandbox_wechatpay.routes]

@@ -14,8 +14,10 @@ import httpx
 from pymongo import AsyncMongoClient
 
 from server.container import Services
+from server.payment import build_payment
 from server.secrets import Secrets, load_secrets
 from server.settings import Settings
+from services.billing import BillingConfig, BillingService
 from services.catalogue import CatalogueService
 from services.clock import Clock
 from services.crypto import FieldCipher, TokenSigner
@@ -43,10 +45,15 @@ def build_services(settings: Settings, client: AsyncMongoClient, http: httpx.Asy
     db = client[settings.db.name]
     cipher = FieldCipher(secrets.data_keys, secrets.data_key_id, secrets.index_key)
     signer = TokenSigner(secrets.signing_key)
+    gateway, sandbox = build_payment(settings, db, http, clock)
+    billing = BillingService(db, clock, gateway, settings.section("billing", BillingConfig),
+                             hospital_name=settings.hospital_name,
+                             signing_key=secrets.signing_key)
     return Services(
         settings=settings, clock=clock, client=client, db=db, http=http, secrets=secrets,
         cipher=cipher, signer=signer,
         catalogue=CatalogueService(db),
+        payment_gateway=gateway, wechatpay_sandbox=sandbox, billing=billing,
     )
 
 
