@@ -17,10 +17,15 @@ from server.container import Services
 from server.payment import build_payment
 from server.secrets import Secrets, load_secrets
 from server.settings import Settings
+from services.audit import AuditService
 from services.billing import BillingConfig, BillingService
 from services.catalogue import CatalogueService
 from services.clock import Clock
 from services.crypto import FieldCipher, TokenSigner
+from services.identity import (
+    DeviceService, IdentityConfig, IdentityService, StaffConfig, StaffService,
+)
+from services.notify import NotifyConfig, NotifyService
 
 log = logging.getLogger("palm.startup")
 
@@ -49,12 +54,21 @@ def build_services(settings: Settings, client: AsyncMongoClient, http: httpx.Asy
     billing = BillingService(db, clock, gateway, settings.section("billing", BillingConfig),
                              hospital_name=settings.hospital_name,
                              signing_key=secrets.signing_key)
-    return Services(
+    services = Services(
         settings=settings, clock=clock, client=client, db=db, http=http, secrets=secrets,
         cipher=cipher, signer=signer,
         catalogue=CatalogueService(db),
+        audit=AuditService(db, clock),
+        identity=IdentityService(db, clock, cipher, signer, settings.section("identity", IdentityConfig)),
+        staff=StaffService(db, clock, settings.section("staff", StaffConfig)),
+        devices=DeviceService(db, clock, cipher),
+        notify=NotifyService(db, clock, cipher, http, settings.section("notify", NotifyConfig),
+                             development=settings.development),
         payment_gateway=gateway, wechatpay_sandbox=sandbox, billing=billing,
     )
+    billing.identity, billing.notify, billing.audit = (services.identity, services.notify,
+                                                       services.audit)
+    return services
 
 
 @contextlib.asynccontextmanager
