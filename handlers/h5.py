@@ -20,6 +20,7 @@ class H5Service:
 # Only services whose pages exist are listed: no dead links.
 H5_SERVICES: list[H5Service] = [
     H5Service("科室导航", "院区、科室与医生介绍", "/h5/departments", "🏥"),
+    H5Service("门诊缴费", "待缴费用、缴费记录", "/h5/bills", "💳"),
 ]
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from handlers import catalogue, docs, h5, health, identity
+from handlers import billing, billing_pages, catalogue, docs, h5, health, identity
 from server.settings import Settings
 
 
@@ -15,6 +15,8 @@ def all_routes(settings: Settings) -> list[Any]:
         *catalogue.routes,
         *identity.routes,
         *h5.routes,
+        *billing.routes,
+        *billing_pages.routes,
     ]
     if settings.development:
         routes.extend(dev_routes())

@@ -203,6 +203,15 @@ class BillingService(BillsMixin, PaymentsMixin, RefundsMixin, ReconcileMixin):
         return ReceiptOut(bill_id=str(doc["bill_id"]),
                           **{k: v for k, v in doc.items() if k not in ("_id", "bill_id")})
 
+    async def receipt_for_device(self, actor: Actor, bill_id: str) -> ReceiptOut:
+        """The receipt for a kiosk to print; the read is audited."""
+        receipt = await self.receipt_for_bill(bill_id)
+        if self.audit is not None:
+            doc = await self.receipts.find_one({"receipt_no": receipt.receipt_no}, {"patient_id": 1})
+            await self.audit.record(actor, "billing.print_receipt", patient_id=doc["patient_id"],
+                                    details={"bill_id": bill_id, "receipt_no": receipt.receipt_no})
+        return receipt
+
     # ---- callbacks ----------------------------------------------------------------
     async def handle_callback(self, kind: str, headers: Mapping[str, str], body: bytes) -> str:
         """Verify a WeChat Pay notification (401 when anything is off), then act on it."""

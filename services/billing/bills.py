@@ -73,9 +73,12 @@ class BillsMixin:
         await self.bills.create_index([("status", ASCENDING), ("expires_at", ASCENDING)])
         await self.bills.create_index([("effects_pending", ASCENDING)])
 
-    async def create_his_bill(self, body: HisBillIn) -> tuple[BillOut, bool]:
+    async def create_his_bill(self, body: HisBillIn, actor: Any = None) -> tuple[BillOut, bool]:
         """Accept a HIS bill once; returns (bill, created). Amounts are checked (422)."""
         patient = await self._his_patient(body.patient_id, body.hospital_card_no)
+        if self.audit is not None and actor is not None:
+            await self.audit.record(actor, "billing.his_bill", patient_id=patient.id,
+                                    details={"his_bill_id": body.his_bill_id})
         return await self.create_bill(
             source="his", source_ref=body.his_bill_id, patient=patient, items=body.items,
             total_fen=body.total_fen, insurance=body.insurance, visit=body.visit,
@@ -196,6 +199,14 @@ class BillsMixin:
         if doc is None:
             raise NotFound("bill_not_found", "未找到该账单")
         return bill_out(doc)
+
+    async def bill_for_staff(self, actor: Any, bill_id: str) -> BillOut:
+        """Any bill for finance; the read is audited."""
+        bill = await self.bill_by_id(bill_id)
+        if self.audit is not None:
+            await self.audit.record(actor, "billing.read_bill", patient_id=bill.patient_id,
+                                    details={"bill_id": bill_id})
+        return bill
 
     async def cancel_bill(self, bill_id: str) -> bool:
         """Withdraw an unpaid bill (e.g. a registration cancelled before paying)."""

@@ -18,7 +18,7 @@ from pymongo.errors import DuplicateKeyError
 
 from services.billing.models import ReconciliationOut
 from services.clock import at_local, local
-from services.errors import DependencyUnavailable
+from services.errors import BusinessRuleViolation, DependencyUnavailable
 from services.payment.client import ChannelRejected, parse_trade_bill
 
 log = logging.getLogger("palm.billing")
@@ -88,6 +88,14 @@ class ReconcileMixin:
                "channel_summary": summary, "ran_at": now, "error": None, **report}
         await self.reconciliations.replace_one({"_id": key}, doc, upsert=True)
         return reconciliation_out(doc)
+
+    async def reconcile_day(self, day: str, channel_name: str | None = None) -> ReconciliationOut:
+        """Reconcile a day given as YYYY-MM-DD (422 for an impossible date)."""
+        try:
+            parsed = date.fromisoformat(day)
+        except ValueError:
+            raise BusinessRuleViolation("date_invalid", "日期不正确") from None
+        return await self.reconcile(parsed, channel_name)
 
     async def list_reconciliations(self, limit: int = 30) -> list[ReconciliationOut]:
         """The latest reports, newest day first (admin page)."""
