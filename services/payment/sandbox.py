@@ -174,8 +174,11 @@ class SandboxWechatPay:
     async def cashier_order(self, prepay_id: str) -> dict[str, Any] | None:
         return await self.orders.find_one({"prepay_id": prepay_id})
 
-    async def pay(self, prepay_id: str) -> dict[str, Any] | None:
-        """The payer confirmed: the order succeeds once, and the callback goes out."""
+    async def pay(self, prepay_id: str, *, send_callback: bool = True) -> dict[str, Any] | None:
+        """The payer confirmed: the order succeeds once, and the callback goes out.
+
+        `send_callback=False` loses the notification, so polling can be exercised.
+        """
         now = self.clock.now()
         current = await self.orders.find_one({"prepay_id": prepay_id})
         if current is None or (self.expiry_of(current) or now) <= now:
@@ -186,7 +189,7 @@ class SandboxWechatPay:
                       "transaction_id": "42000" + local(now).strftime("%Y%m%d") +
                       "".join(secrets.choice("0123456789") for _ in range(15))}},
             return_document=ReturnDocument.AFTER)
-        if order is not None:
+        if order is not None and send_callback:
             self._spawn(self.deliver(order["notify_url"], "TRANSACTION.SUCCESS", "transaction",
                                      "支付成功", self.transaction(order)))
         return order
