@@ -119,11 +119,12 @@ class BillingService(BillsMixin, PaymentsMixin, RefundsMixin, ReconcileMixin):
 
     async def _notify_listeners(self, bill: dict[str, Any],
                                 registry: Mapping[str, Mapping[str, Listener]],
-                                marker_field: str, pending_field: str) -> bool:
+                                marker_field: str, pending_field: str,
+                                also_set: dict[str, Any] | None = None) -> bool:
         topics = [bill["source"], "*"] + (["prescription"] if bill.get("prescription_no") else [])
         done = set(bill.get(marker_field) or [])
         ok = True
-        out = bill_out(bill)
+        out = bill_out({**bill, **(also_set or {})})
         for topic in topics:
             for name, callback in registry.get(topic, {}).items():
                 marker = f"{topic}:{name}"
@@ -137,24 +138,25 @@ class BillingService(BillsMixin, PaymentsMixin, RefundsMixin, ReconcileMixin):
                     continue
                 await self.bills.update_one({"_id": bill["_id"]},
                                             {"$addToSet": {marker_field: marker}})
-        if ok:
-            await self.bills.update_one({"_id": bill["_id"]}, {
-                "$set": {pending_field: False, "lease_until": None, "lease_owner": None}})
+        finished = {pending_field: False, "lease_until": None, "lease_owner": None} if ok else {}
+        if finished or also_set:
+            await self.bills.update_one({"_id": bill["_id"]},
+                                        {"$set": {**(also_set or {}), **finished}})
         return ok
 
     # ---- after payment ------------------------------------------------------------
-    async def run_effects(self, bill_id: ObjectId) -> bool:
+    async def run_effects(self, bill_id: ObjectId, bill: dict[str, Any] | None = None) -> bool:
         """Receipt, message and listeners of a paid bill; each at most once per marker."""
-        bill = await self.bills.find_one({"_id": bill_id})
+        if bill is None:
+            bill = await self.bills.find_one({"_id": bill_id})
         if bill is None or not bill.get("effects_pending"):
             return True
-        await self._issue_receipt(bill)
+        receipt_no = await self._issue_receipt(bill)
         await self._send(bill, "payment_succeeded", {
             "patient": bill.get("patient_name", ""), "amount": yuan(bill["paid_fen"]),
             "item": bill["title"]}, f"payment_succeeded:{bill['_id']}")
-        bill = await self.bills.find_one({"_id": bill_id})
         return await self._notify_listeners(bill, self._settled_listeners, "effects_done",
-                                            "effects_pending")
+                                            "effects_pending", also_set={"receipt_no": receipt_no})
 
     async def effects_once(self) -> int:
         """Retry effects of a paid bill whose earlier run did not finish (lease expired)."""
@@ -162,7 +164,7 @@ class BillingService(BillsMixin, PaymentsMixin, RefundsMixin, ReconcileMixin):
                               timedelta(seconds=self.config.effects_lease_seconds))
         if doc is None:
             return 0
-        await self.run_effects(doc["_id"])
+        await self.run_effects(doc["_id"], doc)
         return 1
 
     async def _send(self, bill: dict[str, Any], template: str, params: dict[str, str],
@@ -172,9 +174,10 @@ class BillingService(BillsMixin, PaymentsMixin, RefundsMixin, ReconcileMixin):
         recipient = await self.identity.contact_for_patient(bill["patient_id"])
         await self.notify.send(template, recipient, template, params, dedup_key)
 
-    async def _issue_receipt(self, bill: dict[str, Any]) -> None:
+    async def _issue_receipt(self, bill: dict[str, Any]) -> str:
+        """Insert the bill's receipt once (unique by bill); returns its number."""
         if bill.get("receipt_no"):
-            return
+            return bill["receipt_no"]
         now = self.clock.now()
         receipt_no = "PJ" + local(now).strftime("%Y%m%d") + str(bill["_id"])[-10:].upper()
         check = hashlib.sha256(self._signing_key + receipt_no.encode()).hexdigest()[:12].upper()
@@ -190,7 +193,7 @@ class BillingService(BillsMixin, PaymentsMixin, RefundsMixin, ReconcileMixin):
         except DuplicateKeyError:
             existing = await self.receipts.find_one({"bill_id": bill["_id"]}, {"receipt_no": 1})
             receipt_no = existing["receipt_no"]
-        await self.bills.update_one({"_id": bill["_id"]}, {"$set": {"receipt_no": receipt_no}})
+        return receipt_no
 
     async def receipt_for_bill(self, bill_id: str, account_id: str | None = None) -> ReceiptOut:
         """The 电子票据 of a paid bill (the caller's family, or any when account_id is None)."""

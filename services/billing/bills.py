@@ -137,7 +137,7 @@ class BillsMixin:
             existing = await self.bills.find_one({"source": source, "source_ref": source_ref})
             return self._same_bill(existing, digest), False
         if payable == 0:
-            self._spawn(self.run_effects(doc["_id"]))
+            self._spawn(self.run_effects(doc["_id"], doc))
         return bill_out(doc), True
 
     @staticmethod

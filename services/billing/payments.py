@@ -194,7 +194,7 @@ class PaymentsMixin:
             return_document=ReturnDocument.AFTER)
         if bill is not None:
             log.info("bill %s paid via %s (%s)", bill["_id"], payment["out_trade_no"], via)
-            self._spawn(self.run_effects(bill["_id"]))
+            self._spawn(self.run_effects(bill["_id"], bill))
             return "settled"
         current = await self.bills.find_one({"_id": payment["bill_id"]}, {"payment_id": 1,
                                                                           "status": 1})

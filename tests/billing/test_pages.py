@@ -54,7 +54,9 @@ def test_cancel_at_the_cashier_leaves_the_bill_payable(app, world, phone):
     phone.wait_for_url("**/sandbox/wechatpay/cashier/**")
     phone.locator("#cashier-cancel").click()
     phone.wait_for_url("**/h5/payments/**")
-    phone.goto(f"{app.url}/h5/bills/{bill['id']}")
+    phone.locator("#payment").wait_for()
+    phone.locator("#to-bill").click()
+    phone.wait_for_url(f"**/h5/bills/{bill['id']}")
     assert phone.locator("#bill-status").inner_text() == "待缴费"
     assert phone.locator("#pay-button").is_visible()
 
