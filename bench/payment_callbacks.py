@@ -20,21 +20,29 @@ import json
 import sys
 import tempfile
 import time
+from datetime import date
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-import httpx  # noqa: E402
-from pymongo import AsyncMongoClient  # noqa: E402
+import httpx
+from pymongo import AsyncMongoClient
 
-from bench.common import app_processes, hammer, private_database, ratio, report, time_ops  # noqa: E402
-from server.settings import load_settings  # noqa: E402
-from server.startup import running  # noqa: E402
-from services.identity.idcard import make_id_card  # noqa: E402
-from services.identity.patients import PatientIn  # noqa: E402
-from services.payment import crypto  # noqa: E402
+from bench.common import (
+    app_processes,
+    hammer,
+    private_database,
+    ratio,
+    report,
+    time_ops,
+)
+from server.settings import load_settings
+from server.startup import running
+from services.identity.idcard import make_id_card
+from services.identity.patients import PatientIn
+from services.payment import crypto
 
-TOTAL, CONCURRENCY = 300, 16
+TOTAL, CONCURRENCY = 100, 16
 
 
 async def prepare(uri: str, url: str, var_dir: str) -> list[tuple[bytes, dict[str, str]]]:
@@ -44,20 +52,24 @@ async def prepare(uri: str, url: str, var_dir: str) -> list[tuple[bytes, dict[st
                                       "PALM_HTTP_PORT": port, "PALM_LOG_LEVEL": "WARNING"})
     async with running(settings) as s:
         account = await s.identity.account_for_phone("13800000000")
-        from datetime import date
         patient = await s.identity.add_patient(str(account["_id"]), PatientIn(
             name="压测患者", document_number=make_id_card("330106", date(1980, 1, 1), 17, "male"),
             phone="13800000000"))
-        callbacks = []
-        for i in range(TOTAL):
+        sandbox = s.wechatpay_sandbox
+
+        async def one(i: int) -> tuple[bytes, dict[str, str]]:
             bill, _ = await s.billing.create_bill(
                 source="his", source_ref=f"BENCH{i:06d}", patient=patient, title="门诊缴费",
                 items=[{"name": "血常规", "category": "检验", "quantity": "1",
                         "unit_price_fen": 2500, "amount_fen": 2500}])
             order = await s.billing.pay(str(account["_id"]), bill.id, "sandbox")
-            paid = await s.wechatpay_sandbox.pay(order.jsapi["package"][10:], send_callback=False)
-            callbacks.append(s.wechatpay_sandbox.callback(
-                "TRANSACTION.SUCCESS", "transaction", "支付成功", s.wechatpay_sandbox.transaction(paid)))
+            paid = await sandbox.pay(order.jsapi["package"][10:], send_callback=False)
+            return sandbox.callback("TRANSACTION.SUCCESS", "transaction", "支付成功",
+                                    sandbox.transaction(paid))
+
+        callbacks = []
+        for start in range(0, TOTAL, 8):
+            callbacks += await asyncio.gather(*(one(i) for i in range(start, min(TOTAL, start + 8))))
         return callbacks
 
 

@@ -5,8 +5,18 @@ from __future__ import annotations
 from handlers.auth import PATIENT, device, staff
 from handlers.base import PUBLIC, ApiHandler, api
 from services.billing.models import (
-    BillOut, BillStatus, FlagOut, HisBillIn, PaymentOut, PayIn, PayOut, ReceiptOut,
-    ReconcileIn, ReconciliationOut, RefundIn, RefundOut,
+    BillOut,
+    BillStatus,
+    FlagOut,
+    HisBillIn,
+    PayIn,
+    PaymentOut,
+    PayOut,
+    ReceiptOut,
+    ReconcileIn,
+    ReconciliationOut,
+    RefundIn,
+    RefundOut,
 )
 from services.models import ApiModel
 

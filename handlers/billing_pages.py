@@ -3,7 +3,6 @@ and the finance reconciliation page."""
 
 from __future__ import annotations
 
-
 from handlers.auth import SESSION_COOKIE
 from handlers.base import PageHandler
 from services.billing.models import yuan
@@ -24,7 +23,7 @@ class BillingPage(PageHandler):
         return namespace
 
     async def account_id(self) -> str | None:
-        self.xsrf_token  # sets the _xsrf cookie that Palm.api echoes on writes
+        _ = self.xsrf_token  # sets the _xsrf cookie that Palm.api echoes on writes
         token = self.get_cookie(SESSION_COOKIE)
         if not token:
             return None

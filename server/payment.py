@@ -10,8 +10,8 @@ into var/wechatpay-sandbox.json and served by the same app under /sandbox/wechat
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Mapping
 
 import httpx
 from pymongo.asynchronous.database import AsyncDatabase

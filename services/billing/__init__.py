@@ -18,8 +18,9 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import logging
+from collections.abc import Awaitable, Callable, Mapping
 from datetime import timedelta
-from typing import Any, Awaitable, Callable, Mapping
+from typing import Any
 
 from bson import ObjectId
 from pymongo import ASCENDING
@@ -243,4 +244,4 @@ class BillingService(BillsMixin, PaymentsMixin, RefundsMixin, ReconcileMixin):
         return counts
 
 
-__all__ = ["BillingService", "BillingConfig", "WORKER_ID"]
+__all__ = ["WORKER_ID", "BillingConfig", "BillingService"]

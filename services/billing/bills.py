@@ -14,16 +14,22 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Iterable
 from datetime import datetime
 from decimal import Decimal
-from typing import Any, Iterable
+from typing import Any
 
 from bson import ObjectId
 from pymongo import ASCENDING, DESCENDING
 from pymongo.errors import DuplicateKeyError
 
 from services.billing.models import (
-    BillItemIn, BillOut, HisBillIn, InsuranceSplitIn, VisitIn, line_amount,
+    BillItemIn,
+    BillOut,
+    HisBillIn,
+    InsuranceSplitIn,
+    VisitIn,
+    line_amount,
 )
 from services.catalogue import parse_object_id
 from services.errors import BusinessRuleViolation, Conflict, NotFound

@@ -192,10 +192,10 @@ class ReconciliationOut(OutModel):
     date: str
     status: str
     matched: int = 0
-    missing_at_channel: list[ReconcileLine] = []
-    missing_locally: list[ReconcileLine] = []
-    amount_mismatch: list[ReconcileLine] = []
-    channel_summary: dict[str, str] = {}
+    missing_at_channel: list[ReconcileLine] = Field(default_factory=list)
+    missing_locally: list[ReconcileLine] = Field(default_factory=list)
+    amount_mismatch: list[ReconcileLine] = Field(default_factory=list)
+    channel_summary: dict[str, str] = Field(default_factory=dict)
     ran_at: datetime | None = None
     error: str | None = None
 
@@ -205,7 +205,7 @@ class FlagOut(OutModel):
     kind: str
     out_trade_no: str | None = None
     bill_id: str | None = None
-    details: dict = {}
+    details: dict = Field(default_factory=dict)
     created_at: datetime
 
 

@@ -26,7 +26,12 @@ from pymongo.errors import DuplicateKeyError
 from services.billing.models import PaymentOut, PayOut
 from services.catalogue import parse_object_id
 from services.clock import local
-from services.errors import BusinessRuleViolation, Conflict, DependencyUnavailable, NotFound
+from services.errors import (
+    BusinessRuleViolation,
+    Conflict,
+    DependencyUnavailable,
+    NotFound,
+)
 from services.jobs import WORKER_ID, claim_one
 from services.payment.client import ChannelRejected
 from services.payment.gateway import PaymentChannel

@@ -24,7 +24,12 @@ from services.actors import Actor
 from services.billing.models import RefundOut, yuan
 from services.catalogue import parse_object_id
 from services.clock import local
-from services.errors import BusinessRuleViolation, Conflict, DependencyUnavailable, NotFound
+from services.errors import (
+    BusinessRuleViolation,
+    Conflict,
+    DependencyUnavailable,
+    NotFound,
+)
 from services.jobs import claim_one
 from services.payment.client import ChannelRejected
 

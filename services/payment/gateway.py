@@ -7,8 +7,8 @@ that the sandbox has a cashier page instead of WeixinJSBridge.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Mapping
 
 from pydantic import BaseModel, ConfigDict
 

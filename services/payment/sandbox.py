@@ -22,6 +22,7 @@ from typing import Any
 import httpx
 from pymongo import ASCENDING, ReturnDocument
 from pymongo.asynchronous.database import AsyncDatabase
+from pymongo.errors import DuplicateKeyError
 
 from services.clock import Clock, local, local_date
 from services.payment import crypto
@@ -125,7 +126,7 @@ class SandboxWechatPay:
                                               "appid": self.keys.appid, "trade_state": "NOTPAY",
                                               "prepay_id": prepay_id, "created_at": now})
                 return {"prepay_id": prepay_id}
-            except Exception:  # raced with an identical request: fall through to the check
+            except DuplicateKeyError:  # raced with an identical request: check it instead
                 existing = await self.orders.find_one({"_id": otn})
         if any(existing.get(k) != v for k, v in fields.items() if k != "time_expire"):
             raise SandboxError(400, "INVALID_REQUEST", "201 商户订单号重复")
@@ -304,7 +305,7 @@ class SandboxWechatPay:
         header = ("交易时间,公众账号ID,商户号,特约商户号,设备号,微信订单号,商户订单号,用户标识,交易类型,"
                   "交易状态,付款银行,货币种类,应结订单金额,代金券金额,微信退款单号,商户退款单号,退款金额,"
                   "充值券退款金额,退款类型,退款状态,商品名称,商户数据包,手续费,费率,订单金额,申请退款金额,费率备注")
-        yuan = lambda fen: f"{fen / 100:.2f}"  # noqa: E731
+        yuan = lambda fen: f"{fen / 100:.2f}"
         paid_total = refund_total = 0
         if bill_type in ("ALL", "SUCCESS"):
             async for o in self.orders.find({"success_time": {"$ne": None}}):

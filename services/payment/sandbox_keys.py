@@ -37,7 +37,7 @@ class SandboxKeys:
         return RSA.import_key(self.platform_key_pem).public_key().export_key().decode()
 
     @classmethod
-    def generate(cls) -> "SandboxKeys":
+    def generate(cls) -> SandboxKeys:
         return cls(
             mchid="1900" + "".join(secrets.choice("0123456789") for _ in range(6)),
             appid="wxsandbox" + secrets.token_hex(4),

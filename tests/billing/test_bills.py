@@ -11,7 +11,7 @@ from tests.support import add_patient, device_client, patient_client, staff_clie
 @pytest.fixture(scope="module")
 def world(app):
     his = device_client(app, "his", "HIS 接口")
-    family, account = patient_client(app)
+    family, _ = patient_client(app)
     me = add_patient(app, family, name="张三丰")
     child = add_patient(app, family, name="张小宝", relation="child")
     stranger, _ = patient_client(app)

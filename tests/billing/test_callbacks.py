@@ -16,8 +16,14 @@ from Crypto.PublicKey import RSA
 
 from services.payment import crypto
 from tests.billing.helpers import (
-    dumps, messages, pay_at_cashier_quietly, post_callback, push_bill, signed_callback,
-    start_payment, wait_for,
+    dumps,
+    messages,
+    pay_at_cashier_quietly,
+    post_callback,
+    push_bill,
+    signed_callback,
+    start_payment,
+    wait_for,
 )
 from tests.support import add_patient, device_client, patient_client
 
@@ -101,7 +107,7 @@ def test_stale_callback_is_401(world, app):
 
 
 def test_replayed_callback_is_401_and_changes_nothing(world, app):
-    bill, order, tx = paid_at_channel(world, app)
+    bill, _order, tx = paid_at_channel(world, app)
     body, headers = signed_callback(app, tx)
     assert post_callback(app, body, headers).status_code == 204
     wait_for(lambda: messages(app, f"payment_succeeded:{bill['id']}"))

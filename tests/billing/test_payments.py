@@ -7,7 +7,12 @@ from datetime import timedelta
 import pytest
 
 from tests.billing.helpers import (
-    messages, pay_at_cashier, pay_at_cashier_quietly, prepay_id, push_bill, start_payment,
+    messages,
+    pay_at_cashier,
+    pay_at_cashier_quietly,
+    prepay_id,
+    push_bill,
+    start_payment,
     wait_for,
 )
 from tests.support import add_patient, device_client, patient_client
@@ -16,7 +21,7 @@ from tests.support import add_patient, device_client, patient_client
 @pytest.fixture(scope="module")
 def world(app):
     his = device_client(app, "his", "HIS 接口")
-    family, account = patient_client(app)
+    family, _ = patient_client(app)
     me = add_patient(app, family, name="王五", phone="13911112222")
     settled, expired = [], []
 

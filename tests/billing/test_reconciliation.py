@@ -7,7 +7,12 @@ from datetime import timedelta
 import pytest
 
 from services.clock import local_date
-from tests.billing.helpers import pay_at_cashier_quietly, push_bill, start_payment, wait_for
+from tests.billing.helpers import (
+    pay_at_cashier_quietly,
+    push_bill,
+    start_payment,
+    wait_for,
+)
 from tests.support import add_patient, device_client, patient_client, staff_client
 
 

@@ -10,7 +10,12 @@ import pytest
 from bson import ObjectId
 
 from tests.billing.helpers import (
-    messages, pay_at_cashier_quietly, post_callback, push_bill, signed_callback, start_payment,
+    messages,
+    pay_at_cashier_quietly,
+    post_callback,
+    push_bill,
+    signed_callback,
+    start_payment,
     wait_for,
 )
 from tests.support import add_patient, device_client, patient_client, staff_client

@@ -87,9 +87,10 @@ def test_wechatpayv3_signature_verifies_with_ours_and_matches_byte_for_byte(merc
 
 
 def test_wechatpayv3_pay_sign_equals_ours(merchant_key):
+    from datetime import UTC, datetime
+
     from services.clock import SettableClock
     from services.payment.client import WechatPayClient, WechatPayCredentials
-    from datetime import UTC, datetime
 
     creds = WechatPayCredentials(mchid="1900000109", appid="wxd678efh567hg6787",
                                  merchant_serial="5157F09EFDC096DE", merchant_key=merchant_key,
@@ -109,8 +110,9 @@ def test_resources_encrypt_and_decrypt_across_implementations():
     key = "0123456789abcdef0123456789ABCDEF"
     ours = crypto.aead_encrypt(key.encode(), "nonce1234567", "transaction", '{"a":"支付"}'.encode())
     assert wx.aes_decrypt("nonce1234567", ours, "transaction", key) == '{"a":"支付"}'
-    from cryptography.hazmat.primitives.ciphers.aead import AESGCM
     import base64
+
+    from cryptography.hazmat.primitives.ciphers.aead import AESGCM
     theirs = base64.b64encode(AESGCM(key.encode()).encrypt(b"abcdefghijkl", b"{}", b"refund")).decode()
     assert crypto.aead_decrypt(key.encode(), "abcdefghijkl", "refund", theirs) == b"{}"
     with pytest.raises(crypto.DecryptFailed):
