@@ -45,8 +45,10 @@ class CallbackVerifier:
     """Checks callbacks for any configured channel; the serial picks the channel's keys."""
 
     def __init__(self, nonces: AsyncCollection, clock: Clock,
-                 channels: Mapping[str, WechatPayCredentials], max_skew_seconds: int = 300):
+                 channels: Mapping[str, WechatPayCredentials], max_skew_seconds: int = 300,
+                 strict_key_length: bool = True):
         self.nonces = nonces
+        self.strict_key_length = strict_key_length   # False only to replay 16-byte-key vectors
         self.clock = clock
         self.channels = channels
         self.max_skew_seconds = max_skew_seconds
@@ -90,7 +92,8 @@ class CallbackVerifier:
                 raise CallbackRejected(details={"reason": "algorithm_unsupported"})
             plaintext = crypto.aead_decrypt(creds.apiv3_key, resource["nonce"],
                                             resource.get("associated_data", ""),
-                                            resource["ciphertext"])
+                                            resource["ciphertext"],
+                                            require_aes256=self.strict_key_length)
             data = json.loads(plaintext)
         except (ValueError, KeyError, TypeError, crypto.DecryptFailed):
             raise CallbackRejected(details={"reason": "resource_undecryptable"}) from None
