@@ -78,6 +78,7 @@ class BillsMixin:
         await self.bills.create_index([("patient_id", ASCENDING), ("created_at", DESCENDING)])
         await self.bills.create_index([("status", ASCENDING), ("expires_at", ASCENDING)])
         await self.bills.create_index([("effects_pending", ASCENDING)])
+        await self.bills.create_index([("expiry_pending", ASCENDING)])
 
     async def create_his_bill(self, body: HisBillIn, actor: Any = None) -> tuple[BillOut, bool]:
         """Accept a HIS bill once; returns (bill, created). Amounts are checked (422)."""
