@@ -136,11 +136,11 @@ class SandboxBillFileHandler(SandboxApiHandler):
 
 class SandboxCertificatesHandler(SandboxApiHandler):
     async def get(self):
-        """平台证书: none — the sandbox signs in 微信支付公钥 mode."""
-        await self.run(self._none)
+        """平台证书 (empty in 微信支付公钥 mode, the default)."""
+        await self.run(self._certificates)
 
-    async def _none(self, _body: dict[str, Any]) -> dict[str, Any]:
-        return {"data": []}
+    async def _certificates(self, _body: dict[str, Any]) -> dict[str, Any]:
+        return self.sandbox.certificates()
 
 
 class SandboxCashierPageHandler(PageHandler):

@@ -69,5 +69,6 @@ def build_payment(settings: Settings, db: AsyncDatabase, http: httpx.AsyncClient
                                                      WechatPayClient(http, creds, clock),
                                                      cashier_base=sandbox.prefix + "/cashier")
     gateway.verifier = CallbackVerifier(db["payment_callback_nonces"], clock,
-                                        gateway.credentials(), config.max_skew_seconds)
+                                        gateway.credentials(), config.max_skew_seconds,
+                                        refresh=gateway.refresh_certificates)
     return gateway, sandbox

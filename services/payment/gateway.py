@@ -64,5 +64,10 @@ class PaymentGateway:
     def notify_url(self, kind: str) -> str:
         return f"{self.notify_base_url.rstrip('/')}/callbacks/wechatpay/{kind}"
 
+    async def refresh_certificates(self) -> None:
+        """Download every channel's platform certificates (a callback named an unknown serial)."""
+        for channel in self.channels.values():
+            await channel.client.refresh_certificates()
+
     def credentials(self) -> Mapping[str, WechatPayCredentials]:
         return {name: ch.creds for name, ch in self.channels.items()}

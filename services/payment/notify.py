@@ -13,7 +13,7 @@ Any failure raises `CallbackRejected` (401, nothing changes).
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -21,7 +21,7 @@ from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.errors import DuplicateKeyError
 
 from services.clock import Clock
-from services.errors import Unauthorized
+from services.errors import DependencyUnavailable, Unauthorized
 from services.payment import crypto
 from services.payment.client import WechatPayCredentials
 
@@ -46,8 +46,13 @@ class CallbackVerifier:
 
     def __init__(self, nonces: AsyncCollection, clock: Clock,
                  channels: Mapping[str, WechatPayCredentials], max_skew_seconds: int = 300,
-                 strict_key_length: bool = True):
+                 strict_key_length: bool = True,
+                 refresh: Callable[[], Awaitable[Any]] | None = None,
+                 refresh_interval_seconds: float = 60.0):
         self.nonces = nonces
+        self.refresh = refresh        # downloads platform certificates (unknown serial)
+        self.refresh_interval_seconds = refresh_interval_seconds
+        self._refreshed_at: float | None = None
         self.strict_key_length = strict_key_length   # False only to replay 16-byte-key vectors
         self.clock = clock
         self.channels = channels
@@ -75,7 +80,7 @@ class CallbackVerifier:
             raise CallbackRejected(details={"reason": "timestamp_invalid"}) from None
         if abs(self.clock.now().timestamp() - sent) >= self.max_skew_seconds:
             raise CallbackRejected(details={"reason": "timestamp_stale"})
-        name, creds = self._channel_for(serial)
+        name, creds = await self._channel_for(serial)
         try:
             creds.verifier.verify(serial, timestamp, nonce, body, signature)
         except crypto.SignatureInvalid:
@@ -102,8 +107,26 @@ class CallbackVerifier:
         return VerifiedCallback(channel=name, event_id=str(envelope.get("id", "")),
                                 event_type=str(envelope.get("event_type", "")), resource=data)
 
-    def _channel_for(self, serial: str) -> tuple[str, WechatPayCredentials]:
-        for name, creds in self.channels.items():
-            if creds.verifier.has(serial):
-                return name, creds
+    async def _channel_for(self, serial: str) -> tuple[str, WechatPayCredentials]:
+        for attempt in range(2):
+            for name, creds in self.channels.items():
+                if creds.verifier.has(serial):
+                    return name, creds
+            if attempt or not await self._refresh_certificates(serial):
+                break
         raise CallbackRejected(details={"reason": "serial_unknown"})
+
+    async def _refresh_certificates(self, serial: str) -> bool:
+        """A new platform certificate? Download once; at most once a minute (a forged serial
+        must not make us call WeChat Pay on every request)."""
+        if self.refresh is None or serial.startswith(crypto.PUBLIC_KEY_ID_PREFIX) or not serial:
+            return False
+        now = self.clock.now().timestamp()
+        if self._refreshed_at is not None and now - self._refreshed_at < self.refresh_interval_seconds:
+            return False
+        self._refreshed_at = now
+        try:
+            await self.refresh()
+        except DependencyUnavailable:
+            return False
+        return True

@@ -60,6 +60,9 @@ class SandboxWechatPay:
         self._merchant_public = crypto.load_public_key(keys.merchant_public_pem)
         self._platform_key = crypto.load_private_key(keys.platform_key_pem)
         self._tasks: set[asyncio.Task[None]] = set()
+        # 平台证书 mode: when a certificate (of the platform key) is set, responses and
+        # callbacks carry its serial and GET /v3/certificates serves it encrypted.
+        self.platform_certificate: str | None = None
 
     async def ensure_indexes(self) -> None:
         await self.orders.create_index("prepay_id", unique=True)
@@ -89,13 +92,33 @@ class SandboxWechatPay:
         if not crypto.verify(self._merchant_public, message, params["signature"]):
             raise SandboxError(401, "SIGN_ERROR", "签名错误")
 
+    @property
+    def signing_serial(self) -> str:
+        if self.platform_certificate:
+            return crypto.certificate_serial(self.platform_certificate)
+        return self.keys.public_key_id
+
+    def certificates(self) -> dict[str, Any]:
+        """GET /v3/certificates: the platform certificate, AEAD-encrypted with the APIv3 key."""
+        if not self.platform_certificate:
+            return {"data": []}
+        nonce = secrets.token_urlsafe(9)[:12]
+        now = self.clock.now()
+        return {"data": [{
+            "serial_no": self.signing_serial, "effective_time": _rfc3339(now - timedelta(days=1)),
+            "expire_time": _rfc3339(now + timedelta(days=365 * 5)),
+            "encrypt_certificate": {
+                "algorithm": "AEAD_AES_256_GCM", "nonce": nonce, "associated_data": "certificate",
+                "ciphertext": crypto.aead_encrypt(self.keys.apiv3_key.encode(), nonce, "certificate",
+                                                  self.platform_certificate.encode())}}]}
+
     def signed_headers(self, body: bytes) -> dict[str, str]:
         """Wechatpay-* headers over a response or callback body."""
         timestamp = str(int(self.clock.now().timestamp()))
         nonce = secrets.token_hex(16).upper()
         return {
             "Wechatpay-Timestamp": timestamp, "Wechatpay-Nonce": nonce,
-            "Wechatpay-Serial": self.keys.public_key_id,
+            "Wechatpay-Serial": self.signing_serial,
             "Wechatpay-Signature-Type": crypto.SCHEMA,
             "Wechatpay-Signature": crypto.sign(self._platform_key,
                                                crypto.response_message(timestamp, nonce, body)),
