@@ -91,3 +91,17 @@ def test_only_finance_and_admin_see_reports(app):
 def test_reconciliation_page_exists(app):
     page = app.http.get("/admin/billing/reconciliation")
     assert page.status_code == 200 and "每日对账" in page.text
+
+
+@pytest.mark.browser
+def test_finance_signs_in_on_the_page_and_sees_the_report(app, world, phone):
+    today = local_date(app.clock.now()).isoformat()
+    world["finance"].post("/api/v1/admin/reconciliations", json={"date": today})
+    app.call(lambda s: s.staff.create_staff("qianhuiji", "钱会计", ["finance"], "Reconcile-2026!"))
+    phone.goto(f"{app.url}/admin/billing/reconciliation")
+    phone.fill("#username", "qianhuiji")
+    phone.fill("#password", "Reconcile-2026!")
+    phone.get_by_role("button", name="登录").click()
+    card = phone.locator(f".report[data-date='{today}']")
+    card.wait_for()
+    assert "一致" in card.inner_text() and "渠道缺失" in card.inner_text()
