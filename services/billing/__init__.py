@@ -35,7 +35,7 @@ from services.billing.reconcile import ReconcileMixin
 from services.billing.refunds import RefundsMixin
 from services.catalogue import parse_object_id
 from services.clock import Clock, local
-from services.errors import NotFound
+from services.errors import InvalidRequest, NotFound
 from services.jobs import WORKER_ID, PeriodicTask, claim_one
 from services.payment.gateway import PaymentGateway
 
@@ -172,8 +172,12 @@ class BillingService(BillsMixin, PaymentsMixin, RefundsMixin, ReconcileMixin):
                     dedup_key: str) -> None:
         if self.notify is None or self.identity is None:
             return
-        recipient = await self.identity.contact_for_patient(bill["patient_id"])
-        await self.notify.send(template, recipient, template, params, dedup_key)
+        try:
+            recipient = await self.identity.contact_for_patient(bill["patient_id"])
+            await self.notify.send(template, recipient, template, params, dedup_key)
+        except (NotFound, InvalidRequest) as error:
+            # nobody to tell (member removed, no phone or openid): never block the other effects
+            log.warning("no %s message for bill %s: %s", template, bill["_id"], error.code)
 
     async def _issue_receipt(self, bill: dict[str, Any]) -> str:
         """Insert the bill's receipt once (unique by bill); returns its number."""

@@ -59,3 +59,20 @@ def test_a_bill_fully_covered_by_insurance_is_paid_at_once(world, app):
         "pooled_fen": 6000, "personal_account_fen": 2300, "self_pay_fen": 0})
     assert bill["status"] == "paid" and bill["payable_fen"] == 0
     wait_for(lambda: app.db.receipts.find_one({"bill_id": ObjectId(bill["id"])}))
+
+
+def test_kiosk_prints_the_receipt_and_the_read_is_audited(world, app):
+    bill = push_bill(world["his"], world["me"]["id"])
+    order = start_payment(world["family"], bill["id"])
+    pay_at_cashier_quietly(app, order)
+    world["family"].get(f"/api/v1/payments/{order['id']}")
+    wait_for(lambda: app.db.receipts.find_one({"bill_id": ObjectId(bill["id"])}))
+    kiosk = device_client(app, "kiosk", "门诊大厅2号")
+    receipt = kiosk.get(f"/api/v1/kiosk/bills/{bill['id']}/receipt")
+    assert receipt.status_code == 200 and receipt.json()["paid_fen"] == 4300
+    assert receipt.json()["patient_name"] == "郑*"
+    assert app.db.audit_log.find_one({"action": "billing.print_receipt",
+                                      "details.bill_id": bill["id"]})["patient_id"] == world["me"]["id"]
+    assert world["his"].get(f"/api/v1/kiosk/bills/{bill['id']}/receipt").status_code == 403
+    unpaid = push_bill(world["his"], world["me"]["id"])
+    assert kiosk.get(f"/api/v1/kiosk/bills/{unpaid['id']}/receipt").status_code == 404
