@@ -12,7 +12,12 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.x509.oid import NameOID
 
 from tests.billing.helpers import (
-    pay_at_cashier, post_callback, push_bill, signed_callback, start_payment, wait_for,
+    pay_at_cashier,
+    post_callback,
+    push_bill,
+    signed_callback,
+    start_payment,
+    wait_for,
 )
 from tests.support import add_patient, device_client, patient_client
 

@@ -3,10 +3,10 @@ the sandbox only outside production."""
 
 from __future__ import annotations
 
+from server.payment import build_payment
 from services.clock import SettableClock
 from services.payment import crypto
 from tests.billing import vectors as v
-from server.payment import build_payment
 
 
 def test_wechat_channel_is_built_from_config_and_environment_secrets(app, tmp_path):

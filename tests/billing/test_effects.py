@@ -7,7 +7,11 @@ import pytest
 from bson import ObjectId
 
 from tests.billing.helpers import (
-    messages, pay_at_cashier_quietly, push_bill, start_payment, wait_for,
+    messages,
+    pay_at_cashier_quietly,
+    push_bill,
+    start_payment,
+    wait_for,
 )
 from tests.support import add_patient, device_client, patient_client
 

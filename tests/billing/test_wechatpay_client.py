@@ -117,3 +117,33 @@ def test_trade_bill_downloads_with_its_sha1_and_lists_the_days_orders(app):
     paid = {r["商户订单号"]: r["应结订单金额"] for r in rows if r["交易状态"] == "SUCCESS"}
     assert paid.get("PHTEST0000000001") == "12.50"
     assert int(summary["总交易单数"]) == len(rows)
+
+
+def test_wechat_pay_system_error_is_dependency_unavailable(app):
+    import threading
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+    class Busy(BaseHTTPRequestHandler):
+        def do_GET(self):
+            body = b'{"code":"SYSTEM_ERROR","message":"\\u7cfb\\u7edf\\u9519\\u8bef"}'
+            self.send_response(500)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args):
+            return
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Busy)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        creds = dataclasses.replace(sandbox_client(app).creds,
+                                    base_url=f"http://127.0.0.1:{server.server_port}")
+        client = WechatPayClient(app.services.http, creds, app.clock)
+        with pytest.raises(DependencyUnavailable) as error:
+            app.call(lambda s: client.query_order("PHTEST0000000001"))
+        assert error.value.details["reason"] == "http 500"
+    finally:
+        server.shutdown()
+        server.server_close()
