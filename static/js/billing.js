@@ -14,10 +14,14 @@
                                    { channel: bill.getAttribute("data-channel") });
         var result = "/h5/payments/" + order.id;
         if (order.cashier_url) { window.location.href = order.cashier_url; return; }
-        if (window.WeixinJSBridge) {
+        var invoke = function () {
           window.WeixinJSBridge.invoke("getBrandWCPayRequest", order.jsapi, function () {
             window.location.href = result;   // the server decides, whatever the client says
           });
+        };
+        if (window.WeixinJSBridge) { invoke(); return; }
+        if (/MicroMessenger/i.test(navigator.userAgent)) {
+          document.addEventListener("WeixinJSBridgeReady", invoke, false);
           return;
         }
         error.textContent = "请在微信中打开本页面完成支付";
