@@ -3,47 +3,29 @@ and the finance reconciliation page."""
 
 from __future__ import annotations
 
-from handlers.auth import SESSION_COOKIE
 from handlers.base import PageHandler
+from handlers.identity_pages import PatientPage
 from services.billing.models import yuan
 from services.clock import format_local
-from services.errors import Unauthorized
 
 STATUS_LABELS = {"unpaid": "待缴费", "paid": "已缴费", "partially_refunded": "部分退款",
                  "refunded": "已退款", "expired": "已失效", "cancelled": "已作废"}
 PAID_STATUSES = ("paid", "partially_refunded", "refunded")
 
 
-class BillingPage(PageHandler):
-    """A patient page: the `palm_session` cookie names the account (else a login notice)."""
+class BillingPage(PatientPage):
+    """A patient page (signed in through identity's PatientPage, else sent to log in)."""
 
     def get_template_namespace(self):
         namespace = super().get_template_namespace()
         namespace.update(yuan=yuan, local=format_local, status_label=STATUS_LABELS)
         return namespace
 
-    async def account_id(self) -> str | None:
-        _ = self.xsrf_token  # sets the _xsrf cookie that Palm.api echoes on writes
-        token = self.get_cookie(SESSION_COOKIE)
-        if not token:
-            return None
-        try:
-            session = await self.services.identity.authenticate(token, "patient")
-        except Unauthorized:
-            return None
-        return session["subject_id"]
-
-    def login_notice(self, title: str) -> None:
-        self.set_status(401)
-        self.render("billing/login_needed.html", page_title=title)
-
 
 class BillsPageHandler(BillingPage):
     async def get(self):
         """待缴费: the family's unpaid bills."""
-        account = await self.account_id()
-        if account is None:
-            return self.login_notice("门诊缴费")
+        account = self.account_id
         bills = await self.services.billing.list_bills(account, status="unpaid")
         self.render("billing/bills.html", bills=bills, history=False, page_title="门诊缴费")
 
@@ -51,9 +33,7 @@ class BillsPageHandler(BillingPage):
 class BillHistoryPageHandler(BillingPage):
     async def get(self):
         """缴费记录: paid (and refunded) bills."""
-        account = await self.account_id()
-        if account is None:
-            return self.login_notice("缴费记录")
+        account = self.account_id
         bills = [b for b in await self.services.billing.list_bills(account)
                  if b.status in PAID_STATUSES]
         self.render("billing/bills.html", bills=bills, history=True, page_title="缴费记录")
@@ -62,9 +42,7 @@ class BillHistoryPageHandler(BillingPage):
 class BillPageHandler(BillingPage):
     async def get(self, bill_id: str):
         """One bill: items, insurance split, pay button or receipt."""
-        account = await self.account_id()
-        if account is None:
-            return self.login_notice("账单详情")
+        account = self.account_id
         bill = await self.services.billing.get_bill(account, bill_id)
         receipt = None
         if bill.receipt_no:
@@ -76,9 +54,7 @@ class BillPageHandler(BillingPage):
 class PaymentPageHandler(BillingPage):
     async def get(self, payment_id: str):
         """The result page: polls the payment until it is paid or closed."""
-        account = await self.account_id()
-        if account is None:
-            return self.login_notice("支付结果")
+        account = self.account_id
         payment = await self.services.billing.get_payment(account, payment_id)
         self.render("billing/payment.html", payment=payment, page_title="支付结果")
 

@@ -20,7 +20,7 @@ from services.billing import BillingService
 from services.catalogue import CatalogueService
 from services.clock import Clock
 from services.crypto import FieldCipher, TokenSigner
-from services.identity import DeviceService, IdentityService, StaffService
+from services.identity import DeviceService, IdentityService, LoginService, RecordsService, StaffService
 from services.jobs import PeriodicTask
 from services.notify import NotifyService
 from services.payment.gateway import PaymentGateway
@@ -43,6 +43,8 @@ class Services:
     staff: StaffService
     devices: DeviceService
     notify: NotifyService        # outbox: SMS / WeChat / dev inbox (services/notify)
+    login: LoginService          # SMS codes, WeChat login (services/identity/login.py)
+    patient_records: RecordsService   # HIS card binding, patients' access log
     payment_gateway: PaymentGateway
     wechatpay_sandbox: SandboxWechatPay | None   # development only
     billing: BillingService

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from handlers import billing, billing_pages, catalogue, docs, h5, health, identity
+from handlers import (
+    auth_api, billing, billing_pages, catalogue, docs, h5, health, identity, identity_pages,
+)
 from server.settings import Settings
 
 
@@ -14,6 +16,8 @@ def all_routes(settings: Settings) -> list[Any]:
         *docs.routes,
         *catalogue.routes,
         *identity.routes,
+        *auth_api.routes,
+        *identity_pages.routes,
         *h5.routes,
         *billing.routes,
         *billing_pages.routes,

@@ -23,7 +23,8 @@ from services.catalogue import CatalogueService
 from services.clock import Clock
 from services.crypto import FieldCipher, TokenSigner
 from services.identity import (
-    DeviceService, IdentityConfig, IdentityService, StaffConfig, StaffService,
+    DeviceService, IdentityConfig, IdentityService, LoginConfig, LoginService, RecordsService,
+    StaffConfig, StaffService,
 )
 from services.notify import NotifyConfig, NotifyService
 
@@ -65,7 +66,11 @@ def build_services(settings: Settings, client: AsyncMongoClient, http: httpx.Asy
         notify=NotifyService(db, clock, cipher, http, settings.section("notify", NotifyConfig),
                              development=settings.development),
         payment_gateway=gateway, wechatpay_sandbox=sandbox, billing=billing,
+        login=None, patient_records=None,  # type: ignore[arg-type]  # built below: use identity/notify
     )
+    services.login = LoginService(db, clock, cipher, signer, http, services.identity, services.notify,
+                                  settings.section("identity", LoginConfig))
+    services.patient_records = RecordsService(services.identity, services.audit)
     billing.identity, billing.notify, billing.audit = (services.identity, services.notify,
                                                        services.audit)
     return services

@@ -61,9 +61,10 @@ def test_cancel_at_the_cashier_leaves_the_bill_payable(app, world, phone):
     assert phone.locator("#pay-button").is_visible()
 
 
-def test_pages_without_a_session_ask_to_log_in(app):
+def test_pages_without_a_session_go_to_login_and_back(app):
     response = app.http.get("/h5/bills")
-    assert response.status_code == 401 and "请先登录" in response.text
+    assert response.status_code == 302
+    assert response.headers["Location"] == "/h5/login?next=%2Fh5%2Fbills"
 
 
 def test_another_accounts_bill_page_is_404(app, world):
