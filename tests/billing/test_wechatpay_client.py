@@ -111,11 +111,13 @@ def test_transport_failure_is_dependency_unavailable(app):
 
 def test_trade_bill_downloads_with_its_sha1_and_lists_the_days_orders(app):
     from services.clock import local_date
+    prepay_id = order(app, "PHTEST0000000009", total=1999)
+    app.call(lambda s: s.wechatpay_sandbox.pay(prepay_id))
     day = local_date(app.clock.now()).isoformat()
     text = app.call(lambda s: sandbox_client(app).trade_bill(day))
     rows, summary = parse_trade_bill(text)
     paid = {r["商户订单号"]: r["应结订单金额"] for r in rows if r["交易状态"] == "SUCCESS"}
-    assert paid.get("PHTEST0000000001") == "12.50"
+    assert paid.get("PHTEST0000000009") == "19.99"
     assert int(summary["总交易单数"]) == len(rows)
 
 
