@@ -25,6 +25,7 @@ from services.jobs import PeriodicTask
 from services.notify import NotifyService
 from services.payment.gateway import PaymentGateway
 from services.payment.sandbox import SandboxWechatPay
+from services.triage import TriageService
 
 
 @dataclass
@@ -48,6 +49,7 @@ class Services:
     payment_gateway: PaymentGateway
     wechatpay_sandbox: SandboxWechatPay | None   # development only
     billing: BillingService
+    triage: TriageService
 
     def domain_services(self) -> list[Any]:
         """Every domain service object, in declaration order."""

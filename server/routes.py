@@ -6,6 +6,7 @@ from typing import Any
 
 from handlers import (
     auth_api, billing, billing_pages, catalogue, docs, h5, health, identity, identity_pages,
+    triage, triage_admin,
 )
 from server.settings import Settings
 
@@ -21,6 +22,8 @@ def all_routes(settings: Settings) -> list[Any]:
         *h5.routes,
         *billing.routes,
         *billing_pages.routes,
+        *triage.routes,
+        *triage_admin.routes,
     ]
     if settings.development:
         routes.extend(dev_routes())

@@ -16,7 +16,7 @@ from pymongo import AsyncMongoClient
 from server.container import Services
 from server.payment import build_payment
 from server.secrets import Secrets, load_secrets
-from server.settings import Settings
+from server.settings import ROOT, Settings
 from services.audit import AuditService
 from services.billing import BillingConfig, BillingService
 from services.catalogue import CatalogueService
@@ -27,6 +27,7 @@ from services.identity import (
     StaffConfig, StaffService,
 )
 from services.notify import NotifyConfig, NotifyService
+from services.triage import TriageConfig, TriageService
 
 log = logging.getLogger("palm.startup")
 
@@ -67,6 +68,7 @@ def build_services(settings: Settings, client: AsyncMongoClient, http: httpx.Asy
                              development=settings.development),
         payment_gateway=gateway, wechatpay_sandbox=sandbox, billing=billing,
         login=None, patient_records=None,  # type: ignore[arg-type]  # built below: use identity/notify
+        triage=TriageService(db, CatalogueService(db), clock, settings.section("triage", TriageConfig), ROOT),
     )
     services.login = LoginService(db, clock, cipher, signer, http, services.identity, services.notify,
                                   settings.section("identity", LoginConfig))
