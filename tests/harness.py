@@ -81,10 +81,12 @@ class AppUnderTest:
     async def _main(self) -> None:
         self._loop = asyncio.get_running_loop()
         self._stop = asyncio.Event()
+        # bind first so settings.public_url (callbacks, links) names the real port
+        sockets = tornado.netutil.bind_sockets(0, "127.0.0.1")
+        self.port = sockets[0].getsockname()[1]
+        self.settings = self.settings.with_overrides({"http.port": self.port})
         async with running(self.settings, clock=self.clock, secrets=self.secrets) as services:
             self.services = services
-            sockets = tornado.netutil.bind_sockets(0, "127.0.0.1")
-            self.port = sockets[0].getsockname()[1]
             server = tornado.httpserver.HTTPServer(make_app(services), xheaders=True,
                                                    max_body_size=16 * 1024 * 1024)
             server.add_sockets(sockets)
