@@ -215,17 +215,22 @@ class BaseHandler(tornado.web.RequestHandler):
 
     @property
     def request_id(self) -> str:
-        return self._request_id
+        """The caller's X-Request-Id when well-formed, else a new one; fixed per request."""
+        # Lazy, because Tornado can fail a request before prepare() runs (undecodable
+        # path, unsupported method) and send_error() clears the headers set so far.
+        rid = self.__dict__.get("_request_id")
+        if rid is None:
+            incoming = self.request.headers.get(REQUEST_ID_HEADER, "")
+            rid = self._request_id = incoming if _safe_request_id(incoming) else uuid.uuid4().hex
+        return rid
 
     def prepare(self) -> None:
-        incoming = self.request.headers.get(REQUEST_ID_HEADER, "")
-        self._request_id = incoming if _safe_request_id(incoming) else uuid.uuid4().hex
-        logs.request_id.set(self._request_id)
-        self.set_header(REQUEST_ID_HEADER, self._request_id)
+        logs.request_id.set(self.request_id)
 
     def set_default_headers(self) -> None:
         for name, value in SECURITY_HEADERS.items():
             self.set_header(name, value)
+        self.set_header(REQUEST_ID_HEADER, self.request_id)
         if not self.settings.get("development", True):
             self.set_header("Strict-Transport-Security", "max-age=31536000; includeSubDomains")
 
@@ -307,7 +312,7 @@ class ApiHandler(BaseHandler):
         if status_code >= 500:
             code, message = "internal_error", "系统出了点问题，请稍后再试"
         self.send_json({"error": {"code": code, "message": message,
-                                  "details": {"request_id": self._request_id}}}, status_code)
+                                  "details": {"request_id": self.request_id}}}, status_code)
 
     def log_exception(self, typ: Any, value: Any, tb: Any) -> None:
         if isinstance(value, (DomainError, tornado.web.HTTPError)) and not (
@@ -340,7 +345,7 @@ class PageHandler(BaseHandler):
             message = "请求无法处理"
         self.set_status(status_code)
         self.render("error.html", status_code=status_code, message=message,
-                    request_id=self._request_id)
+                    request_id=self.request_id)
 
     def log_exception(self, typ: Any, value: Any, tb: Any) -> None:
         if isinstance(value, DomainError) or (
@@ -357,7 +362,7 @@ class NotFoundHandler(ApiHandler):
         if not self.request.path.startswith(("/api", "/callbacks")):
             self.set_status(404)
             self.render("error.html", status_code=404, message="页面不存在或已失效",
-                        request_id=self._request_id, hospital_name=self.settings["hospital_name"],
+                        request_id=self.request_id, hospital_name=self.settings["hospital_name"],
                         development=self.settings.get("development", False), page_title="")
             return
         raise tornado.web.HTTPError(404)
