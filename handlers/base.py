@@ -335,6 +335,8 @@ class PageHandler(BaseHandler):
 
     def write_error(self, status_code: int, **kwargs: Any) -> None:
         exc = kwargs.get("exc_info", (None, None, None))[1]
+        if isinstance(exc, ConnectionFailure):
+            exc = DatabaseUnavailable()
         if isinstance(exc, NotFound) or status_code == 404:
             status_code, message = 404, "页面不存在或已失效"
         elif isinstance(exc, DomainError):
@@ -348,6 +350,9 @@ class PageHandler(BaseHandler):
                     request_id=self.request_id)
 
     def log_exception(self, typ: Any, value: Any, tb: Any) -> None:
+        if isinstance(value, ConnectionFailure):
+            log.warning("database unreachable: %s", type(value).__name__)
+            return
         if isinstance(value, DomainError) or (
                 isinstance(value, tornado.web.HTTPError) and value.status_code < 500):
             return

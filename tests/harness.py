@@ -40,6 +40,9 @@ def test_settings(mongodb_uri: str, var_dir: Path, db_name: str,
     return base.with_overrides({"http.port": 0, **(overrides or {})})
 
 
+test_settings.__test__ = False  # type: ignore[attr-defined]  # not a test when imported by one
+
+
 class AppUnderTest:
     def __init__(self, settings: Settings, clock: SettableClock | None = None,
                  secrets: Secrets | None = None):
