@@ -113,13 +113,15 @@ def cmd_serve(settings: Settings, args: argparse.Namespace) -> int:
         with embedded_database(settings):
             sockets = tornado.netutil.bind_sockets(settings.http.port, settings.http.host)
             if processes > 1:
+                supervisor = os.getpid()
                 tornado.process.fork_processes(processes, max_restarts=100)
                 # each child: only the first runs the in-process worker, to keep jobs calm
                 run_worker = not args.no_worker and tornado.process.task_id() == 0
             else:
                 run_worker = not args.no_worker
             asyncio.run(_serve(settings, sockets, run_worker, announce=(
-                processes == 1 or tornado.process.task_id() == 0)))
+                processes == 1 or tornado.process.task_id() == 0),
+                parent_pid=supervisor if processes > 1 else None))
             if processes > 1:
                 os._exit(0)  # a forked child: the parent owns the database and its shutdown
     except PortInUse as error:
@@ -140,7 +142,8 @@ def _interrupt(*_: object) -> None:
     raise KeyboardInterrupt
 
 
-async def _serve(settings: Settings, sockets: list, run_worker: bool, announce: bool) -> None:
+async def _serve(settings: Settings, sockets: list, run_worker: bool, announce: bool,
+                 parent_pid: int | None = None) -> None:
     import tornado.httpserver
 
     from server.app import make_app
@@ -164,11 +167,22 @@ async def _serve(settings: Settings, sockets: list, run_worker: bool, announce: 
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(sig, stop.set)
+        watcher = asyncio.create_task(_watch_parent(parent_pid, stop)) if parent_pid else None
         await stop.wait()
+        if watcher:
+            watcher.cancel()
         server.stop()
         if worker:
             await worker.stop()
         await server.close_all_connections()
+
+
+async def _watch_parent(parent_pid: int, stop: asyncio.Event) -> None:
+    """A forked app process stops when its supervisor is gone (e.g. SIGTERM to it alone)."""
+    while os.getppid() == parent_pid:
+        await asyncio.sleep(1.0)
+    log.warning("supervisor %s is gone; this app process stops", parent_pid)
+    stop.set()
 
 
 def _announce(settings: Settings) -> None:
