@@ -19,9 +19,10 @@ import json
 import logging
 import time
 import uuid
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import date, datetime
-from typing import TYPE_CHECKING, Any, Awaitable, Callable, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 import tornado.web
 from bson import ObjectId
@@ -31,7 +32,12 @@ from pymongo.errors import ConnectionFailure, PyMongoError
 from server import logs, metrics
 from services.actors import Actor
 from services.errors import (
-    DatabaseUnavailable, DomainError, InvalidRequest, NotFound, PayloadTooLarge, RateLimited,
+    DatabaseUnavailable,
+    DomainError,
+    InvalidRequest,
+    NotFound,
+    PayloadTooLarge,
+    RateLimited,
 )
 
 if TYPE_CHECKING:
@@ -265,11 +271,11 @@ class ApiHandler(BaseHandler):
             data = json.loads(raw)
         except (ValueError, UnicodeDecodeError) as error:
             raise InvalidRequest(message="请求内容不是有效的 JSON", details=[
-                {"field": "(body)", "type": "json_invalid", "message": str(error)[:200]}])
+                {"field": "(body)", "type": "json_invalid", "message": str(error)[:200]}]) from None
         try:
             return model.model_validate(data)
         except ValidationError as error:
-            raise InvalidRequest(details=field_errors(error))
+            raise InvalidRequest(details=field_errors(error)) from None
 
     def parse_query[M: BaseModel](self, model: type[M]) -> M:
         data: dict[str, Any] = {}
@@ -279,7 +285,7 @@ class ApiHandler(BaseHandler):
         try:
             return model.model_validate(data)
         except ValidationError as error:
-            raise InvalidRequest(details=field_errors(error))
+            raise InvalidRequest(details=field_errors(error)) from None
 
     def send_json(self, payload: Any, status: int = 200) -> None:
         self.set_status(status)

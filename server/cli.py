@@ -9,8 +9,9 @@ import logging
 import os
 import signal
 import sys
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 from server import logs
 from server.embedded_db import EmbeddedDatabase, PortInUse, serve_forever
@@ -193,7 +194,8 @@ def _announce(settings: Settings) -> None:
         f"  患者端 H5      {base}/h5/",
         f"  API 文档       {base}/api/docs",
         f"  健康检查       {base}/healthz   {base}/readyz   {base}/metrics",
-        f"  数据库         {'嵌入式 ' + settings.database_uri if settings.embedded_db else '外部 MONGODB_URI'}",
+        "  数据库         " + (f"嵌入式 {settings.database_uri}" if settings.embedded_db
+                                 else "外部 MONGODB_URI"),
     ]
     from server.commands import announce_lines
     lines.extend(announce_lines(settings))
