@@ -32,12 +32,7 @@ from pymongo.errors import ConnectionFailure, PyMongoError
 from server import logs, metrics
 from services.actors import Actor
 from services.errors import (
-    DatabaseUnavailable,
-    DomainError,
-    InvalidRequest,
-    NotFound,
-    PayloadTooLarge,
-    RateLimited,
+    DatabaseUnavailable, DomainError, InvalidRequest, NotFound, PayloadTooLarge, RateLimited,
 )
 
 if TYPE_CHECKING:

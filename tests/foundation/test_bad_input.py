@@ -224,8 +224,8 @@ def test_oversized_body_on_an_unknown_api_route_is_not_a_500(echo):
 # The real app's GET endpoints validate their queries the same way.
 
 @pytest.fixture(scope="module")
-def real(seeded_app):
-    return seeded_app.http
+def real(app):
+    return app.http
 
 
 @pytest.mark.parametrize("params, field, kind", [
