@@ -57,7 +57,7 @@ class BodyLimitDelegate(httputil.HTTPMessageDelegate):
         if declared is not None and declared > self.limit:
             self.rejected = True
             if declared > BODY_DRAIN_BYTES or headers.get("Expect", "").lower() == "100-continue":
-                self._answer()  # before the body: Tornado closes the connection after it
+                self._answer_and_close()
             else:
                 self.connection.set_max_body_size(BODY_DRAIN_BYTES)  # type: ignore[attr-defined]
             return None
@@ -85,7 +85,15 @@ class BodyLimitDelegate(httputil.HTTPMessageDelegate):
         if not self.rejected:
             self.inner.on_connection_close()
 
-    def _answer(self) -> None:
+    def _answer_and_close(self) -> None:
+        """Answer before the body is read, then close (the body is never read)."""
+        self._answer(close=True)
+        # Detached, Tornado stops handling this connection instead of failing to read
+        # the body and appending a bare "400 Bad Request" to our answer.
+        stream = self.connection.detach()  # type: ignore[attr-defined]
+        stream.write(b"").add_done_callback(lambda _: stream.close())
+
+    def _answer(self, close: bool = False) -> None:
         if self.answered:
             return
         self.answered = True
@@ -99,6 +107,8 @@ class BodyLimitDelegate(httputil.HTTPMessageDelegate):
             "Cache-Control": "no-store",
             "X-Request-Id": request_id,
         })
+        if close:
+            headers["Connection"] = "close"
         self.connection.write_headers(
             httputil.ResponseStartLine("HTTP/1.1", 413, "Payload Too Large"), headers, body)
         self.connection.finish()
