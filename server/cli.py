@@ -75,9 +75,18 @@ def main(argv: list[str] | None = None) -> int:
 
 
 @contextlib.contextmanager
-def embedded_database(settings: Settings):
-    """Start the embedded database when no MONGODB_URI is set; stop it on exit."""
+def embedded_database(settings: Settings, reuse_running: bool = False):
+    """Start the embedded database when no MONGODB_URI is set; stop it on exit.
+
+    With `reuse_running` (seed-demo, worker, domain commands), a database already
+    answering on PALM_DB_PORT (e.g. the one `make run` started) is used instead: a
+    second process on the same SQLite file is exactly what must not happen.
+    """
     if not settings.embedded_db:
+        yield None
+        return
+    if reuse_running and _answers(settings.database_uri):
+        print(f"using the running database at {settings.database_uri}", file=sys.stderr)
         yield None
         return
     settings.var_dir.mkdir(parents=True, exist_ok=True)
@@ -90,9 +99,21 @@ def embedded_database(settings: Settings):
         database.stop()
 
 
+def _answers(uri: str) -> bool:
+    from pymongo import MongoClient
+    from pymongo.errors import PyMongoError
+
+    try:
+        with MongoClient(uri, serverSelectionTimeoutMS=1000) as client:
+            client.admin.command("ping")
+    except PyMongoError:
+        return False
+    return True
+
+
 def _with_database(settings: Settings, body: Callable[[], Any]) -> int:
     try:
-        with embedded_database(settings):
+        with embedded_database(settings, reuse_running=True):
             result = body()
     except PortInUse as error:
         print(error, file=sys.stderr)
@@ -162,12 +183,12 @@ async def _serve(settings: Settings, sockets: list, run_worker: bool, announce: 
         worker = Worker(services.background_tasks()) if run_worker else None
         if worker:
             worker.start()
-        if announce:
-            _announce(settings)
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
-        for sig in (signal.SIGINT, signal.SIGTERM):
+        for sig in (signal.SIGINT, signal.SIGTERM):  # before announcing: Ctrl-C may follow at once
             loop.add_signal_handler(sig, stop.set)
+        if announce:
+            _announce(settings)
         watcher = asyncio.create_task(_watch_parent(parent_pid, stop)) if parent_pid else None
         await stop.wait()
         if watcher:
@@ -210,11 +231,11 @@ async def _worker(settings: Settings) -> int:
     async with running(settings) as services:
         worker = Worker(services.background_tasks())
         worker.start()
-        print(f"worker running {len(worker.tasks)} tasks; Ctrl-C stops", flush=True)
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(sig, stop.set)
+        print(f"worker running {len(worker.tasks)} tasks; Ctrl-C stops", flush=True)
         await stop.wait()
         await worker.stop()
     return 0

@@ -68,6 +68,7 @@ class Serve:
         environ.update({"PALM_VAR_DIR": str(self.var_dir), "PALM_HTTP_PORT": str(self.http_port),
                         "PALM_DB_PORT": str(self.db_port), "PYTHONUNBUFFERED": "1"})
         environ.update(env or {})
+        self.environ = environ
         with self.out.open("wb") as out, self.err.open("wb") as err:
             self.process = subprocess.Popen([sys.executable, "run.py", "serve", *args], cwd=ROOT,
                                             env=environ, stdout=out, stderr=err,
@@ -152,6 +153,17 @@ def test_first_run_seeds_prints_urls_and_ctrl_c_leaves_nothing_and_data_survives
     assert len(campuses) == 2  # the demo hospital group was seeded into an empty database
     assert httpx.get(f"{first.url}/h5/").status_code == 200
     [db_pid] = first.database_pids()
+    # A second command while the server runs uses its database rather than failing.
+    worker = subprocess.Popen([sys.executable, "run.py", "worker"], cwd=ROOT, env=first.environ,
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        assert "worker running" in worker.stdout.readline()
+    finally:
+        worker.send_signal(signal.SIGINT)
+        _, worker_err = worker.communicate(timeout=30)
+    assert worker.returncode == 0, worker_err
+    assert "using the running database" in worker_err
+    assert first.database_pids() == [db_pid]
     db_uri = f"mongodb://127.0.0.1:{first.db_port}/?directConnection=true"
     with MongoClient(db_uri) as client:
         client.palm.notes.insert_one({"_id": "yesterday", "text": "昨天的数据"})
