@@ -188,7 +188,7 @@ async def _serve(settings: Settings, sockets: list, run_worker: bool, announce: 
         for sig in (signal.SIGINT, signal.SIGTERM):  # before announcing: Ctrl-C may follow at once
             loop.add_signal_handler(sig, stop.set)
         if announce:
-            _announce(settings)
+            await _announce(settings, services)
         watcher = asyncio.create_task(_watch_parent(parent_pid, stop)) if parent_pid else None
         await stop.wait()
         if watcher:
@@ -207,7 +207,7 @@ async def _watch_parent(parent_pid: int, stop: asyncio.Event) -> None:
     stop.set()
 
 
-def _announce(settings: Settings) -> None:
+async def _announce(settings: Settings, services: Any) -> None:
     base = settings.public_url
     lines = [
         "",
@@ -219,7 +219,7 @@ def _announce(settings: Settings) -> None:
                                  else "外部 MONGODB_URI"),
     ]
     from server.commands import announce_lines
-    lines.extend(announce_lines(settings))
+    lines.extend(await announce_lines(settings, services))
     lines.append("  Ctrl-C 停止服务与数据库")
     print("\n".join(lines), flush=True)
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from handlers import catalogue, docs, h5, health, identity
+from handlers import auth_api, catalogue, docs, h5, health, identity, identity_pages
 from server.settings import Settings
 
 
@@ -14,6 +14,8 @@ def all_routes(settings: Settings) -> list[Any]:
         *docs.routes,
         *catalogue.routes,
         *identity.routes,
+        *auth_api.routes,
+        *identity_pages.routes,
         *h5.routes,
     ]
     if settings.development:

@@ -21,7 +21,8 @@ from services.catalogue import CatalogueService
 from services.clock import Clock
 from services.crypto import FieldCipher, TokenSigner
 from services.identity import (
-    DeviceService, IdentityConfig, IdentityService, StaffConfig, StaffService,
+    DeviceService, IdentityConfig, IdentityService, LoginConfig, LoginService, RecordsService,
+    StaffConfig, StaffService,
 )
 from services.notify import NotifyConfig, NotifyService
 
@@ -48,7 +49,7 @@ def build_services(settings: Settings, client: AsyncMongoClient, http: httpx.Asy
     db = client[settings.db.name]
     cipher = FieldCipher(secrets.data_keys, secrets.data_key_id, secrets.index_key)
     signer = TokenSigner(secrets.signing_key)
-    return Services(
+    services = Services(
         settings=settings, clock=clock, client=client, db=db, http=http, secrets=secrets,
         cipher=cipher, signer=signer,
         catalogue=CatalogueService(db),
@@ -58,7 +59,12 @@ def build_services(settings: Settings, client: AsyncMongoClient, http: httpx.Asy
         devices=DeviceService(db, clock, cipher),
         notify=NotifyService(db, clock, cipher, http, settings.section("notify", NotifyConfig),
                              development=settings.development),
+        login=None, patient_records=None,  # type: ignore[arg-type]  # built below: use identity/notify
     )
+    services.login = LoginService(db, clock, cipher, signer, http, services.identity, services.notify,
+                                  settings.section("identity", LoginConfig))
+    services.patient_records = RecordsService(services.identity, services.audit)
+    return services
 
 
 @contextlib.asynccontextmanager
