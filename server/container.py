@@ -22,6 +22,7 @@ from services.crypto import FieldCipher, TokenSigner
 from services.identity import DeviceService, IdentityService, LoginService, RecordsService, StaffService
 from services.jobs import PeriodicTask
 from services.notify import NotifyService
+from services.triage import TriageService
 
 
 @dataclass
@@ -42,6 +43,7 @@ class Services:
     notify: NotifyService        # outbox: SMS / WeChat / dev inbox (services/notify)
     login: LoginService          # SMS codes, WeChat login (services/identity/login.py)
     patient_records: RecordsService   # HIS card binding, patients' access log
+    triage: TriageService
 
     def domain_services(self) -> list[Any]:
         """Every domain service object, in declaration order."""

@@ -4,7 +4,16 @@ from __future__ import annotations
 
 from typing import Any
 
-from handlers import auth_api, catalogue, docs, h5, health, identity, identity_pages
+from handlers import auth_api  # noqa: I001 - one module a line keeps merges simple
+from handlers import catalogue
+from handlers import docs
+from handlers import h5
+from handlers import health
+from handlers import identity
+from handlers import identity_pages
+from handlers import notify_admin
+from handlers import triage
+from handlers import triage_admin
 from server.settings import Settings
 
 
@@ -16,7 +25,10 @@ def all_routes(settings: Settings) -> list[Any]:
         *identity.routes,
         *auth_api.routes,
         *identity_pages.routes,
+        *notify_admin.routes,
         *h5.routes,
+        *triage.routes,
+        *triage_admin.routes,
     ]
     if settings.development:
         routes.extend(dev_routes())
