@@ -72,3 +72,9 @@ def test_a_logged_exception_is_masked_too(captured):
 ])
 def test_redact_masks_phone_and_id_numbers_only(text, shown):
     assert logs.redact(text) == shown
+
+
+def test_the_request_id_in_the_header_is_the_one_in_the_log(app, captured):
+    response = app.http.get("/api/v1/departments/nothing/doctors")  # no incoming id: one is made
+    [entry] = captured("palm.access", 1)
+    assert entry["request_id"] == response.headers["X-Request-Id"]
