@@ -5,6 +5,8 @@ from __future__ import annotations
 from typing import Any
 
 from handlers import auth_api  # noqa: I001 - one module a line keeps merges simple
+from handlers import billing
+from handlers import billing_pages
 from handlers import catalogue
 from handlers import docs
 from handlers import h5
@@ -29,6 +31,8 @@ def all_routes(settings: Settings) -> list[Any]:
         *identity_pages.routes,
         *notify_admin.routes,
         *h5.routes,
+        *billing.routes,
+        *billing_pages.routes,
         *triage.routes,
         *triage_admin.routes,
         *pharmacy.routes,
@@ -41,5 +45,5 @@ def all_routes(settings: Settings) -> list[Any]:
 
 def dev_routes() -> list[Any]:
     """Routes that exist only outside production (e.g. the dev inbox)."""
-    from handlers import dev_inbox
-    return [*dev_inbox.routes]
+    from handlers import dev_inbox, sandbox_wechatpay
+    return [*dev_inbox.routes, *sandbox_wechatpay.routes]
