@@ -19,6 +19,7 @@ from services.catalogue import CatalogueService
 from services.clock import Clock
 from services.crypto import FieldCipher, TokenSigner
 from services.jobs import PeriodicTask
+from services.registration import RegistrationService
 
 
 @dataclass
@@ -32,6 +33,7 @@ class Services:
     cipher: FieldCipher          # personal data at rest (services/crypto.py)
     signer: TokenSigner          # signed expiring tokens for QR codes and links
     catalogue: CatalogueService
+    registration: RegistrationService
 
     def domain_services(self) -> list[Any]:
         """Every domain service object, in declaration order."""

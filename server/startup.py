@@ -19,6 +19,7 @@ from server.settings import Settings
 from services.catalogue import CatalogueService
 from services.clock import Clock
 from services.crypto import FieldCipher, TokenSigner
+from services.registration import RegistrationConfig, RegistrationService
 
 log = logging.getLogger("palm.startup")
 
@@ -47,6 +48,9 @@ def build_services(settings: Settings, client: AsyncMongoClient, http: httpx.Asy
         settings=settings, clock=clock, client=client, db=db, http=http, secrets=secrets,
         cipher=cipher, signer=signer,
         catalogue=CatalogueService(db),
+        registration=RegistrationService(
+            db, clock, signer, settings.section("registration", RegistrationConfig),
+            public_url=settings.public_url),
     )
 
 
