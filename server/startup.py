@@ -16,9 +16,14 @@ from pymongo import AsyncMongoClient
 from server.container import Services
 from server.secrets import Secrets, load_secrets
 from server.settings import Settings
+from services.audit import AuditService
 from services.catalogue import CatalogueService
 from services.clock import Clock
 from services.crypto import FieldCipher, TokenSigner
+from services.identity import (
+    DeviceService, IdentityConfig, IdentityService, StaffConfig, StaffService,
+)
+from services.notify import NotifyConfig, NotifyService
 from services.registration import RegistrationConfig, RegistrationService
 
 log = logging.getLogger("palm.startup")
@@ -44,14 +49,23 @@ def build_services(settings: Settings, client: AsyncMongoClient, http: httpx.Asy
     db = client[settings.db.name]
     cipher = FieldCipher(secrets.data_keys, secrets.data_key_id, secrets.index_key)
     signer = TokenSigner(secrets.signing_key)
-    return Services(
+    services = Services(
         settings=settings, clock=clock, client=client, db=db, http=http, secrets=secrets,
         cipher=cipher, signer=signer,
         catalogue=CatalogueService(db),
+        audit=AuditService(db, clock),
+        identity=IdentityService(db, clock, cipher, signer, settings.section("identity", IdentityConfig)),
+        staff=StaffService(db, clock, settings.section("staff", StaffConfig)),
+        devices=DeviceService(db, clock, cipher),
+        notify=NotifyService(db, clock, cipher, http, settings.section("notify", NotifyConfig),
+                             development=settings.development),
         registration=RegistrationService(
             db, clock, signer, settings.section("registration", RegistrationConfig),
             public_url=settings.public_url),
     )
+    services.registration.connect(patients=services.identity, notify=services.notify,
+                                  audit=services.audit)
+    return services
 
 
 @contextlib.asynccontextmanager

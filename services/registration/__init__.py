@@ -11,13 +11,13 @@ waitlist, no-shows, check-in and the calling queue.
 from __future__ import annotations
 
 from services.jobs import PeriodicTask
-from services.registration.booking import BookingMixin, qr_png
+from services.registration.booking import BookingMixin
 from services.registration.config import RegistrationConfig
 from services.registration.queue import QueueMixin
 from services.registration.schedules import ScheduleMixin
 from services.registration.waitlist import WaitlistMixin
 
-__all__ = ["RegistrationService", "RegistrationConfig", "qr_png"]
+__all__ = ["RegistrationService", "RegistrationConfig"]
 
 
 class RegistrationService(ScheduleMixin, BookingMixin, WaitlistMixin, QueueMixin):

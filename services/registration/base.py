@@ -96,6 +96,10 @@ class RegistrationBase:
         self.doctors = db["doctors"]
         self.departments = db["departments"]
 
+    def connect(self, *, patients: PatientDirectory, notify: Any, audit: Any) -> None:
+        """Wire the collaborators built beside this service (server/startup.py)."""
+        self.patients, self.notify, self.audit = patients, notify, audit
+
     async def ensure_indexes(self) -> None:
         await self.schedules.create_index("his_id", unique=True)
         await self.schedules.create_index([("department_id", ASCENDING), ("date", ASCENDING)])
@@ -165,7 +169,7 @@ class RegistrationBase:
 
     async def _audit(self, actor: Any, action: str, *, patient_id: str | None = None,
                      details: dict[str, Any] | None = None) -> None:
-        if self.audit is not None:
+        if self.audit is not None and actor is not None:
             await self.audit.record(actor, action, patient_id=patient_id, details=details)
 
     async def hand_refund_to_billing(self, appointment: dict[str, Any], reason: str) -> None:

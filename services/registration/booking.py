@@ -15,6 +15,7 @@ from pymongo.errors import DuplicateKeyError
 
 from services.clock import as_utc, format_local, local_date
 from services.errors import BusinessRuleViolation, Conflict
+from services.qr import png_bytes
 from services.registration.base import PERIOD_LETTERS, RegistrationBase
 from services.registration.models import AppointmentOut
 
@@ -215,7 +216,7 @@ class BookingMixin(RegistrationBase):
     async def ticket_png(self, account_id: str, appointment_id: str) -> bytes:
         """The ticket's QR code as a PNG image."""
         doc = await self._own_appointment(account_id, appointment_id)
-        return qr_png(self.ticket_code(doc))
+        return png_bytes(self.ticket_code(doc))
 
     async def cancel(self, account_id: str, appointment_id: str) -> AppointmentOut:
         """Cancel before the cutoff; the place goes back (to the first waitlisted patient)."""
@@ -271,15 +272,3 @@ class BookingMixin(RegistrationBase):
                     upsert=True)
         return handled
 
-
-def qr_png(text: str) -> bytes:
-    """A QR code PNG (qrcode + pypng, no PIL needed)."""
-    import io
-
-    import qrcode
-    from qrcode.image.pure import PyPNGImage
-
-    image = qrcode.make(text, image_factory=PyPNGImage, box_size=8, border=2)
-    buffer = io.BytesIO()
-    image.save(buffer)
-    return buffer.getvalue()

@@ -57,17 +57,17 @@ class ScheduleBatchIn(ApiModel):
 
 
 class ScheduleQuery(ApiModel):
-    department_id: str | None = None
-    doctor_id: str | None = None
+    department_id: str | None = Field(None, max_length=64)
+    doctor_id: str | None = Field(None, max_length=64)
     date: Date | None = None
 
 
 class AvailabilityQuery(ApiModel):
-    department_id: str
+    department_id: str = Field(min_length=1, max_length=64)
 
 
 class AdminScheduleQuery(ApiModel):
-    department_id: str
+    department_id: str = Field(min_length=1, max_length=64)
     date: Date
 
 
@@ -94,7 +94,7 @@ class KioskCheckInIn(ApiModel):
 
 
 class StationQuery(ApiModel):
-    schedule_id: str
+    department_id: str = Field(min_length=1, max_length=64)
 
 
 class DisplayQuery(ApiModel):
@@ -262,3 +262,4 @@ class DisplayOut(OutModel):
 class ClinicCodeOut(OutModel):
     clinic_id: str
     code: str
+    qr_png: str                         # data: URL of the QR image to print

@@ -14,9 +14,10 @@ from pymongo import ASCENDING, DESCENDING, ReturnDocument
 
 from services.clock import as_utc, format_local, local_date
 from services.errors import BusinessRuleViolation, Conflict, NotFound
+from services.qr import data_url
 from services.registration.base import CLINIC_PURPOSE, TICKET_PURPOSE, RegistrationBase, oid, stamp
 from services.registration.models import (
-    AppointmentOut, DisplayDoctor, DisplayOut, QueueEntry, QueueOut, StationOut,
+    AppointmentOut, ClinicCodeOut, DisplayDoctor, DisplayOut, QueueEntry, QueueOut, StationOut,
 )
 
 
@@ -235,11 +236,12 @@ class QueueMixin(RegistrationBase):
         await self._audit(actor, "registration.display_viewed", details={"clinic_id": clinic_id})
         return DisplayOut(clinic_id=clinic_id, updated_at=now, doctors=doctors)
 
-    async def clinic_code_for(self, clinic_id: str) -> str:
-        """The check-in QR content of a clinic that has schedules."""
+    async def clinic_code_out(self, clinic_id: str) -> ClinicCodeOut:
+        """The check-in QR code of a clinic that has schedules (to print at the clinic)."""
         if await self.schedules.find_one({"clinic_id": clinic_id}, {"_id": 1}) is None:
             raise NotFound("clinic_not_found", "未找到该诊区")
-        return self.clinic_code(clinic_id)
+        code = self.clinic_code(clinic_id)
+        return ClinicCodeOut(clinic_id=clinic_id, code=code, qr_png=data_url(code))
 
 
 def _entry(doc: dict[str, Any]) -> QueueEntry:

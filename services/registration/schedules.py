@@ -177,6 +177,11 @@ class ScheduleMixin(RegistrationBase):
         docs.sort(key=lambda d: (d["date"], order[d["period"]], d.get("doctor_name", "")))
         return [self._schedule_out(d, slots.get(d["_id"], []), now) for d in docs]
 
+    async def today_schedules(self, department_id: str) -> list[ScheduleOut]:
+        """Today's schedules of a department (doctor's station)."""
+        return await self.list_schedules(department_id=department_id,
+                                         day=local_date(self.clock.now()))
+
     async def get_schedule(self, schedule_id: str) -> ScheduleOut:
         """One schedule with its slots and remaining places."""
         doc = await self._schedule_doc(schedule_id)

@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 import itertools
-from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 
 from services.clock import SHANGHAI
-from services.crypto import mask_name
 from services.registration.models import ScheduleIn, SlotIn
+from tests.support import add_patient, new_phone, patient_client
 
 _counter = itertools.count(1)
 
@@ -38,30 +37,34 @@ def add_schedule(app, *, day: date, doctor_code: str = "D001", period: str = "mo
     return app.call(lambda s: s.registration.get_schedule(result.ids[his_id])).model_dump()
 
 
-@dataclass
-class StandInPatient:
-    """Until identity lands: the PatientRecord fields registration reads."""
+class Family:
+    """A logged-in patient account (HTTP client) that adds members through the API."""
 
-    id: str
-    account_id: str
-    name: str
-    sex: str | None
-    birth_date: date | None
-    real_name_verified: bool = True
+    def __init__(self, app):
+        self.app = app
+        self.client, self.account_id = patient_client(app)
 
-    @property
-    def masked_name(self) -> str:
-        return mask_name(self.name)
+    def member(self, *, name: str = "张三", sex: str = "male", birth: date = date(1980, 5, 1),
+               verified: bool = True, relation: str = "self"):
+        """A family member; `verified=False` uses a passport (not real-name verified)."""
+        if verified:
+            body = add_patient(self.app, self.client, name=name, sex=sex, birth=birth,
+                               relation=relation if relation != "self" or not self._has_self()
+                               else "other")
+        else:
+            response = self.client.post("/api/v1/patients", json={
+                "name": name, "document_type": "passport",
+                "document_number": f"E{next(_counter):08d}", "phone": new_phone(),
+                "relation": "other", "sex": sex, "birth_date": birth.isoformat()})
+            assert response.status_code == 201, response.text
+            body = response.json()
+        return self.app.call(lambda s: s.identity.get_patient(body["id"]))
 
-    def age_on(self, day: date) -> int | None:
-        if self.birth_date is None:
-            return None
-        b = self.birth_date
-        return day.year - b.year - ((day.month, day.day) < (b.month, b.day))
+    def _has_self(self) -> bool:
+        return any(p["relation"] == "self" for p in self.client.get("/api/v1/patients").json())
 
 
 def new_patient(app, *, sex: str = "male", birth: date = date(1980, 5, 1),
-                verified: bool = True, account_id: str | None = None, name: str = "张三"):
-    n = next(_counter)
-    return StandInPatient(id=f"p{n:06d}", account_id=account_id or f"acc{n:06d}", name=name,
-                          sex=sex, birth_date=birth, real_name_verified=verified)
+                verified: bool = True, family: Family | None = None, name: str = "张三"):
+    """A PatientRecord of a new (or the given) family, created through the API."""
+    return (family or Family(app)).member(name=name, sex=sex, birth=birth, verified=verified)

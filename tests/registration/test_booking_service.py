@@ -8,7 +8,7 @@ from datetime import date, timedelta
 import pytest
 
 from services.errors import DomainError
-from tests.registration.helpers import add_schedule, local, new_patient
+from tests.registration.helpers import Family, add_schedule, local, new_patient
 
 DAY = date(2026, 12, 3)     # two days after the harness's start (Tue 2026-12-01 09:00)
 
@@ -56,8 +56,9 @@ def test_schedule_is_not_bookable_before_its_release(seeded_app):
     app = seeded_app
     schedule = add_schedule(app, day=date(2026, 12, 20))    # default rule: 12-13 07:00
     assert schedule["released"] is False
+    early = new_patient(app)
     error = error_of(app, lambda s: s.registration.book_for_patient(
-        new_patient(app), schedule["slots"][0]["id"]))
+        early, schedule["slots"][0]["id"]))
     assert error.code == "not_released" and "2026-12-13 07:00" in error.message
     app.clock.set(local(date(2026, 12, 13), 7, 0))
     assert book(app, new_patient(app), schedule["slots"][0]["id"]).status == "booked"
@@ -88,7 +89,8 @@ def test_patient_daily_limit_is_enforced(seeded_app):
 
 def test_account_daily_limit_counts_the_whole_family(seeded_app):
     app = seeded_app
-    family = [new_patient(app, account_id="family-1") for _ in range(4)]
+    home = Family(app)
+    family = [home.member(name=n) for n in ("甲一", "乙二", "丙三", "丁四")]
     day = DAY + timedelta(days=1)
     codes = iter(["D002", "D004", "D006", "D008", "D010", "D012", "D014"])
     for member in family[:3]:
@@ -116,8 +118,9 @@ def test_paediatrics_takes_children_only_and_gynaecology_women_only(seeded_app):
 def test_unverified_patient_must_complete_real_name_first(seeded_app):
     app = seeded_app
     schedule = add_schedule(app, day=DAY)
+    unverified = new_patient(app, verified=False)
     error = error_of(app, lambda s: s.registration.book_for_patient(
-        new_patient(app, verified=False), schedule["slots"][0]["id"]))
+        unverified, schedule["slots"][0]["id"]))
     assert error.code == "real_name_required"
 
 
