@@ -81,7 +81,8 @@ class WaitlistMixin(RegistrationBase):
         if doc["status"] == "waiting":
             position = 1 + await self.waitlist.count_documents(
                 {"schedule_id": doc["schedule_id"], "status": "waiting",
-                 "created_at": {"$lt": doc["created_at"]}})
+                 "$or": [{"created_at": {"$lt": doc["created_at"]}},
+                         {"created_at": doc["created_at"], "_id": {"$lt": doc["_id"]}}]})
         return WaitlistOut(
             id=str(doc["_id"]), schedule_id=str(doc["schedule_id"]), patient_id=doc["patient_id"],
             patient_name=doc.get("patient_masked", ""), status=doc["status"], position=position,
@@ -137,7 +138,8 @@ class WaitlistMixin(RegistrationBase):
             entry = await self.waitlist.find_one_and_update(
                 {"schedule_id": schedule["_id"], "status": "waiting", "expires_at": {"$gt": now}},
                 {"$set": {"status": "promoting", "promoting_at": now}},
-                sort=[("created_at", ASCENDING)], return_document=ReturnDocument.AFTER)
+                sort=[("created_at", ASCENDING), ("_id", ASCENDING)],
+                return_document=ReturnDocument.AFTER)
             if entry is None:
                 return False
             try:
