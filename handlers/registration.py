@@ -5,8 +5,16 @@ from __future__ import annotations
 from handlers.auth import PATIENT
 from handlers.base import PUBLIC, ApiHandler, api
 from services.registration.models import (
-    AppointmentOut, AvailabilityQuery, BookIn, CheckInIn, DoctorDates, QueueOut, ScheduleOut,
-    ScheduleQuery, WaitlistIn, WaitlistOut,
+    AppointmentOut,
+    AvailabilityQuery,
+    BookIn,
+    CheckInIn,
+    DoctorDates,
+    QueueOut,
+    ScheduleOut,
+    ScheduleQuery,
+    WaitlistIn,
+    WaitlistOut,
 )
 
 TAGS = ("registration",)

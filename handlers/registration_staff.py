@@ -5,9 +5,20 @@ from __future__ import annotations
 from handlers.auth import device, staff
 from handlers.base import ApiHandler, api
 from services.registration.models import (
-    AdminScheduleQuery, AppointmentOut, ClinicCodeOut, DisplayOut, DisplayQuery, KioskCheckInIn,
-    ScheduleAdminOut, ScheduleBatchIn, ScheduleOut, StationOut, StationQuery, StopIn,
-    StopResult, UpsertResult,
+    AdminScheduleQuery,
+    AppointmentOut,
+    ClinicCodeOut,
+    DisplayOut,
+    DisplayQuery,
+    KioskCheckInIn,
+    ScheduleAdminOut,
+    ScheduleBatchIn,
+    ScheduleOut,
+    StationOut,
+    StationQuery,
+    StopIn,
+    StopResult,
+    UpsertResult,
 )
 
 TAGS = ("registration-staff",)

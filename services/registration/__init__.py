@@ -17,7 +17,7 @@ from services.registration.queue import QueueMixin
 from services.registration.schedules import ScheduleMixin
 from services.registration.waitlist import WaitlistMixin
 
-__all__ = ["RegistrationService", "RegistrationConfig"]
+__all__ = ["RegistrationConfig", "RegistrationService"]
 
 
 class RegistrationService(ScheduleMixin, BookingMixin, WaitlistMixin, QueueMixin):

@@ -1,27 +1,32 @@
 """Shared state of the registration service: collections, indexes, lookups, renderers.
 
 Collections (owned by registration):
-    schedules     {_id, his_id (unique), doctor_id, doctor_name, doctor_title, department_id,
-                   department_code, department_name, campus_code, clinic_id, room,
-                   date "YYYY-MM-DD" (Asia/Shanghai), period, type, fee_fen,
-                   status open|stopped, release_at, created_at, updated_at}
-    slots         {_id, key (unique), schedule_id, seq, start, end (UTC), capacity,
-                   remaining, issued, open}
-    appointments  {_id, patient_id, account_id, schedule_id, slot_id, ticket_no, status,
-                   active, slot_start, slot_end, session_end, date, doctor/department copies,
-                   fee_fen, fee_status, revisit_of, patient_masked, queue_key, ...}
-    waitlist      {_id, schedule_id, patient_id, account_id, status, active, expires_at, ...}
+    schedules     {_id = schedule_oid(his_id), his_id, doctor_id, doctor_name, doctor_title,
+                   department_id, department_code, department_name, campus_code, clinic_id,
+                   room, date "YYYY-MM-DD" (Asia/Shanghai), period, type, fee_fen,
+                   status open|stopped, release_at, created_at, updated_at,
+                   slots: [{seq, key "HH:MM", start, end (UTC), capacity, remaining, issued}]}
+    appointments  {_id, active_key (partial unique while active), patient_id, account_id,
+                   schedule_id, slot_id "<schedule id>-<seq>", slot_seq, ticket_no, status,
+                   active, slot_start, slot_end, date, doctor/department copies, fee_fen,
+                   fee_status, revisit_of, patient_masked, quotas, queue_key, ...}
+    waitlist      {_id, active_key (partial unique while active), schedule_id, patient_id,
+                   account_id, status, active, expires_at, ...}
     booking_quotas {_id "p|patient|date" or "a|account|date", active}
     booking_blocks {_id patient_id, until, no_shows}
 
-Invariant (one document each): a slot's `remaining` never drops below 0 and
-`capacity - remaining` equals the number of active appointments holding that slot;
-places move only by one conditional update on the slot, or by a hand-over from a
-cancelled appointment straight to a waitlisted patient (remaining untouched).
+Slots live inside their schedule: one document holds a clinic session's whole inventory,
+so taking a place is ONE conditional update on it (`status: open` and the slot's
+`remaining > 0` in the filter, `$inc` on the matched element), and stopping the clinic
+shuts every slot in the same write. Invariant: a slot's `remaining` never drops below 0
+and `capacity - remaining` equals the active appointments holding it; places move only
+by that update, or by a hand-over from a cancelled appointment straight to a waitlisted
+patient (remaining untouched).
 """
 
 from __future__ import annotations
 
+import hashlib
 import logging
 from datetime import datetime, timedelta
 from typing import Any, Protocol
@@ -37,7 +42,12 @@ from services.crypto import TokenSigner
 from services.errors import DomainError, NotFound
 from services.registration.config import RegistrationConfig
 from services.registration.models import (
-    PERIOD_NAMES, STATUS_NAMES, TYPE_NAMES, AppointmentOut, ScheduleOut, SlotOut,
+    PERIOD_NAMES,
+    STATUS_NAMES,
+    TYPE_NAMES,
+    AppointmentOut,
+    ScheduleOut,
+    SlotOut,
 )
 
 log = logging.getLogger("palm.registration")
@@ -66,6 +76,33 @@ def oid(value: Any, code: str, message: str) -> ObjectId:
         raise NotFound(code, message) from None
 
 
+def schedule_oid(his_id: str) -> ObjectId:
+    """A schedule's _id derived from the HIS id: idempotency rides on the primary key.
+
+    (On the embedded database a unique secondary index costs far more per insert than
+    the primary key does; on MongoDB both are cheap, and this stays correct there.)
+    """
+    return ObjectId(hashlib.sha1(f"schedule|{his_id}".encode()).hexdigest()[:24])
+
+
+def slot_id(schedule_id: Any, seq: int) -> str:
+    """The public id of a slot: its schedule's id and its sequence number."""
+    return f"{schedule_id}-{seq}"
+
+
+def parse_slot_id(value: str) -> tuple[ObjectId, int]:
+    """(schedule id, seq) from a slot id; a malformed one is simply not found."""
+    head, _, tail = str(value).rpartition("-")
+    if not tail.isdigit() or len(tail) > 3:
+        raise NotFound("slot_not_found", "未找到该号源")
+    return oid(head, "slot_not_found", "未找到该号源"), int(tail)
+
+
+def active_key(patient_id: str, schedule_id: Any) -> str:
+    """The text the partial unique indexes hold while a booking / waitlist entry is active."""
+    return f"{patient_id}|{schedule_id}"
+
+
 def stamp(moment: datetime) -> str:
     """A fixed-width sortable text form of a UTC instant (queue keys)."""
     return as_utc(moment).strftime("%Y%m%d%H%M%S%f")
@@ -88,7 +125,6 @@ class RegistrationBase:
         self.audit = audit
         self.public_url = public_url
         self.schedules = db["schedules"]
-        self.slots = db["slots"]
         self.appointments = db["appointments"]
         self.waitlist = db["waitlist"]
         self.quotas = db["booking_quotas"]
@@ -101,18 +137,16 @@ class RegistrationBase:
         self.patients, self.notify, self.audit = patients, notify, audit
 
     async def ensure_indexes(self) -> None:
-        await self.schedules.create_index("his_id", unique=True)
+        # Unique keys are single string fields or _id (see schedule_oid): cheap on both the
+        # embedded database and MongoDB.
         await self.schedules.create_index([("department_id", ASCENDING), ("date", ASCENDING)])
         await self.schedules.create_index([("doctor_id", ASCENDING), ("date", ASCENDING)])
         await self.schedules.create_index([("clinic_id", ASCENDING), ("date", ASCENDING)])
         await self.schedules.create_index([("status", ASCENDING), ("date", ASCENDING)])
-        await self.slots.create_index("key", unique=True)
-        await self.slots.create_index([("schedule_id", ASCENDING), ("start", ASCENDING)])
         a = self.appointments
         # one active booking per patient per schedule, whatever the races
-        await a.create_index([("patient_id", ASCENDING), ("schedule_id", ASCENDING)], unique=True,
-                             partialFilterExpression={"active": True}, name="one_active_per_schedule")
-        await a.create_index([("schedule_id", ASCENDING), ("ticket_no", ASCENDING)], unique=True)
+        await a.create_index("active_key", unique=True, name="one_active_per_schedule",
+                             partialFilterExpression={"active": True})
         await a.create_index([("patient_id", ASCENDING), ("date", ASCENDING)])
         await a.create_index([("patient_id", ASCENDING), ("status", ASCENDING),
                               ("completed_at", DESCENDING)])
@@ -122,8 +156,8 @@ class RegistrationBase:
                               ("queue_key", ASCENDING)])
         await a.create_index([("slot_id", ASCENDING), ("active", ASCENDING)])
         w = self.waitlist
-        await w.create_index([("patient_id", ASCENDING), ("schedule_id", ASCENDING)], unique=True,
-                             partialFilterExpression={"active": True}, name="one_active_wait")
+        await w.create_index("active_key", unique=True, name="one_active_wait",
+                             partialFilterExpression={"active": True})
         await w.create_index([("schedule_id", ASCENDING), ("status", ASCENDING),
                               ("created_at", ASCENDING)])
         await w.create_index([("status", ASCENDING), ("expires_at", ASCENDING)])
@@ -138,11 +172,13 @@ class RegistrationBase:
             raise NotFound("schedule_not_found", "未找到该排班")
         return doc
 
-    async def _slot_doc(self, slot_id: Any) -> dict[str, Any]:
-        doc = await self.slots.find_one({"_id": oid(slot_id, "slot_not_found", "未找到该号源")})
-        if doc is None:
+    async def _schedule_and_slot(self, slot_id_text: str) -> tuple[dict[str, Any], dict[str, Any]]:
+        schedule_id, seq = parse_slot_id(slot_id_text)
+        doc = await self.schedules.find_one({"_id": schedule_id})
+        slot = next((s for s in (doc or {}).get("slots", []) if s["seq"] == seq), None)
+        if doc is None or slot is None:
             raise NotFound("slot_not_found", "未找到该号源")
-        return doc
+        return doc, slot
 
     async def _own_appointment(self, account_id: str, appointment_id: str) -> dict[str, Any]:
         """The appointment if it belongs to this account (another account's → 404)."""
@@ -180,7 +216,7 @@ class RegistrationBase:
         nothing to refund. When `services.billing` exists, this calls
         `billing.refund(...)` for appointments whose fee_status is `paid`.
         """
-        return None
+        return
 
     # ---- renderers ----------------------------------------------------------------------
 
@@ -202,7 +238,7 @@ class RegistrationBase:
             id=str(doc["_id"]), ticket_no=doc["ticket_no"], status=doc["status"],
             status_name=STATUS_NAMES.get(doc["status"], doc["status"]),
             patient_id=doc["patient_id"], patient_name=doc.get("patient_masked", ""),
-            schedule_id=str(doc["schedule_id"]), slot_id=str(doc["slot_id"]),
+            schedule_id=str(doc["schedule_id"]), slot_id=doc["slot_id"],
             doctor_id=str(doc["doctor_id"]), doctor_name=doc.get("doctor_name", ""),
             doctor_title=doc.get("doctor_title", ""), department_id=str(doc["department_id"]),
             department_name=doc.get("department_name", ""), campus_code=doc.get("campus_code", ""),
@@ -216,11 +252,11 @@ class RegistrationBase:
             can_check_in=doc["status"] == "booked" and opens <= now < end,
             created_at=doc["created_at"])
 
-    def _schedule_out(self, doc: dict[str, Any], slots: list[dict[str, Any]],
-                      now: datetime, cls: type[ScheduleOut] = ScheduleOut,
-                      **extra: Any) -> ScheduleOut:
+    def _schedule_out(self, doc: dict[str, Any], now: datetime,
+                      cls: type[ScheduleOut] = ScheduleOut, **extra: Any) -> ScheduleOut:
         open_ = doc["status"] == "open"
-        slot_out = [SlotOut(id=str(s["_id"]), start=s["start"], end=s["end"],
+        slots = sorted(doc.get("slots", []), key=lambda s: s["start"])
+        slot_out = [SlotOut(id=slot_id(doc["_id"], s["seq"]), start=s["start"], end=s["end"],
                             label=time_label(s["start"], s["end"]), capacity=s["capacity"],
                             remaining=s["remaining"] if open_ and as_utc(s["start"]) > now else 0)
                     for s in slots]

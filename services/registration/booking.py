@@ -16,7 +16,12 @@ from pymongo.errors import DuplicateKeyError
 from services.clock import as_utc, format_local, local_date
 from services.errors import BusinessRuleViolation, Conflict
 from services.qr import png_bytes
-from services.registration.base import PERIOD_LETTERS, RegistrationBase
+from services.registration.base import (
+    PERIOD_LETTERS,
+    RegistrationBase,
+    active_key,
+    slot_id,
+)
 from services.registration.models import AppointmentOut
 
 
@@ -29,24 +34,18 @@ class BookingMixin(RegistrationBase):
 
     async def book_for_patient(self, patient: Any, slot_id: str) -> AppointmentOut:
         """check_* then take the place atomically; any later failure gives the place back."""
-        slot = await self._slot_doc(slot_id)
-        schedule = await self._schedule_doc(slot["schedule_id"])
+        schedule, slot = await self._schedule_and_slot(slot_id)
         now = self.clock.now()
         self.check_bookable(schedule, slot, now)
         revisit_of = await self.check_patient(patient, schedule, now)
-        taken = await self.slots.find_one_and_update(
-            {"_id": slot["_id"], "remaining": {"$gt": 0}, "open": True},
-            {"$inc": {"remaining": -1, "issued": 1}},
-            projection={"issued": 1, "seq": 1, "start": 1, "end": 1, "schedule_id": 1},
-            return_document=ReturnDocument.AFTER)
+        taken = await self.take_place(schedule["_id"], slot["seq"])
         if taken is None:
             raise Conflict("slot_full", "该时段号源已满，可选择其他时段或登记候补",
-                           details={"slot_id": str(slot["_id"]),
-                                    "schedule_id": str(schedule["_id"])})
+                           details={"slot_id": slot_id, "schedule_id": str(schedule["_id"])})
         try:
             doc = await self.do_book(patient, schedule, taken, now, revisit_of)
         except BaseException:
-            await self.release_place(schedule, slot["_id"])
+            await self.release_place(schedule, slot["seq"])
             raise
         await self._notify(doc["patient_id"], "appointment_booked", {
             "patient": doc["patient_masked"], "department": doc["department_name"],
@@ -54,10 +53,21 @@ class BookingMixin(RegistrationBase):
             "ticket": doc["ticket_no"]}, f"appointment_booked:{doc['_id']}")
         return self._appointment_out(doc, now)
 
+    async def take_place(self, schedule_id: ObjectId, seq: int) -> dict[str, Any] | None:
+        """THE capacity update: one place of an open schedule's slot, or None when full."""
+        after = await self.schedules.find_one_and_update(
+            {"_id": schedule_id, "status": "open",
+             "slots": {"$elemMatch": {"seq": seq, "remaining": {"$gt": 0}}}},
+            {"$inc": {"slots.$.remaining": -1, "slots.$.issued": 1}},
+            projection={"slots": 1}, return_document=ReturnDocument.AFTER)
+        if after is None:
+            return None
+        return next(s for s in after["slots"] if s["seq"] == seq)
+
     def check_bookable(self, schedule: dict[str, Any], slot: dict[str, Any],
                        now: datetime) -> None:
         """The schedule is released and open, and the slot has not started."""
-        if schedule["status"] != "open" or not slot.get("open", True):
+        if schedule["status"] != "open":
             raise BusinessRuleViolation("clinic_stopped", "该医生本次出诊已停诊，请选择其他医生或日期")
         release_at = as_utc(schedule["release_at"])
         if now < release_at:
@@ -129,7 +139,7 @@ class BookingMixin(RegistrationBase):
 
     async def do_book(self, patient: Any, schedule: dict[str, Any], taken: dict[str, Any],
                       now: datetime, revisit_of: ObjectId | None) -> dict[str, Any]:
-        """Write the appointment for a place already taken (`taken` = slot after its $inc).
+        """Write the appointment for a place already taken (`taken` = the slot after its $inc).
 
         Preconditions: the slot's capacity was taken in the same update that issued
         `taken["issued"]`; the caller gives the place back if this raises.
@@ -162,11 +172,13 @@ class BookingMixin(RegistrationBase):
                          quotas: list[str]) -> dict[str, Any]:
         issued = taken["issued"]
         letter = PERIOD_LETTERS[schedule["period"]]
-        ticket = f"{letter}{taken.get('seq', 1):02d}{issued:02d}"
+        ticket = f"{letter}{taken['seq']:02d}{issued:02d}"
         return {
-            "_id": ObjectId(), "patient_id": patient.id, "account_id": patient.account_id,
+            "_id": ObjectId(), "active_key": active_key(patient.id, schedule["_id"]),
+            "patient_id": patient.id, "account_id": patient.account_id,
             "patient_masked": patient.masked_name, "schedule_id": schedule["_id"],
-            "slot_id": taken["_id"], "ticket_no": ticket, "status": "booked", "active": True,
+            "slot_id": slot_id(schedule["_id"], taken["seq"]), "slot_seq": taken["seq"],
+            "ticket_no": ticket, "status": "booked", "active": True,
             "doctor_id": schedule["doctor_id"], "doctor_name": schedule.get("doctor_name", ""),
             "doctor_title": schedule.get("doctor_title", ""),
             "department_id": schedule["department_id"],
@@ -237,7 +249,7 @@ class BookingMixin(RegistrationBase):
             raise Conflict("invalid_transition", "预约状态已变化，请刷新后重试")
         await self._release_quotas(done)
         schedule = await self._schedule_doc(done["schedule_id"])
-        await self.release_place(schedule, done["slot_id"])
+        await self.release_place(schedule, done["slot_seq"])
         await self._notify(done["patient_id"], "appointment_cancelled", {
             "patient": done.get("patient_masked", ""), "department": done["department_name"],
             "time": self._visit_time(done)}, f"appointment_cancelled:{done['_id']}")

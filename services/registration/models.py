@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import re
-from datetime import date as Date, datetime
+from datetime import date as Date
+from datetime import datetime
 from typing import Literal
 
 from pydantic import Field, field_validator

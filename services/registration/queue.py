@@ -15,9 +15,21 @@ from pymongo import ASCENDING, DESCENDING, ReturnDocument
 from services.clock import as_utc, format_local, local_date
 from services.errors import BusinessRuleViolation, Conflict, NotFound
 from services.qr import data_url
-from services.registration.base import CLINIC_PURPOSE, TICKET_PURPOSE, RegistrationBase, oid, stamp
+from services.registration.base import (
+    CLINIC_PURPOSE,
+    TICKET_PURPOSE,
+    RegistrationBase,
+    oid,
+    stamp,
+)
 from services.registration.models import (
-    AppointmentOut, ClinicCodeOut, DisplayDoctor, DisplayOut, QueueEntry, QueueOut, StationOut,
+    AppointmentOut,
+    ClinicCodeOut,
+    DisplayDoctor,
+    DisplayOut,
+    QueueEntry,
+    QueueOut,
+    StationOut,
 )
 
 

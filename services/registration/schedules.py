@@ -11,9 +11,14 @@ from pymongo.errors import DuplicateKeyError
 
 from services.clock import as_utc, at_local, local_date
 from services.errors import BusinessRuleViolation, Conflict, InvalidRequest, NotFound
-from services.registration.base import RegistrationBase, oid
+from services.registration.base import RegistrationBase, oid, schedule_oid
 from services.registration.models import (
-    DoctorDates, ScheduleAdminOut, ScheduleIn, ScheduleOut, StopResult, UpsertResult,
+    DoctorDates,
+    ScheduleAdminOut,
+    ScheduleIn,
+    ScheduleOut,
+    StopResult,
+    UpsertResult,
 )
 
 
@@ -66,7 +71,7 @@ class ScheduleMixin(RegistrationBase):
                                         details={"his_id": item.his_id})
         campus = item.campus_code or doctor.get("campus_code") or "main"
         slots, previous_end = [], None
-        for seq, slot in enumerate(sorted(item.slots, key=lambda s: s.start), start=1):
+        for slot in sorted(item.slots, key=lambda s: s.start):
             start, end = _hhmm(item.date, slot.start), _hhmm(item.date, slot.end)
             minutes = (end - start).total_seconds() / 60
             if minutes <= 0 or minutes > self.config.max_slot_minutes:
@@ -77,8 +82,8 @@ class ScheduleMixin(RegistrationBase):
                 raise InvalidRequest("overlapping_slots", "时段之间不能重叠",
                                      details={"his_id": item.his_id, "start": slot.start})
             previous_end = end
-            slots.append({"key": f"{item.his_id}|{slot.start}", "seq": seq, "start": start,
-                          "end": end, "capacity": slot.capacity})
+            slots.append({"key": slot.start, "start": start, "end": end,
+                          "capacity": slot.capacity})
         fields = {
             "doctor_id": doctor["_id"], "doctor_name": doctor["name"],
             "doctor_title": doctor.get("title", ""), "department_id": department["_id"],
@@ -94,17 +99,17 @@ class ScheduleMixin(RegistrationBase):
     async def _write_schedule(self, item: ScheduleIn, fields: dict[str, Any],
                               slots: list[dict]) -> tuple[dict[str, Any], bool, bool]:
         now = self.clock.now()
-        before = await self.schedules.find_one({"his_id": item.his_id})
+        key = schedule_oid(item.his_id)
+        before = await self.schedules.find_one({"_id": key})
+        update = {"$set": {**fields, "updated_at": now},
+                  "$setOnInsert": {"his_id": item.his_id, "status": "open", "created_at": now,
+                                   "slots": []}}
         try:
             schedule = await self.schedules.find_one_and_update(
-                {"his_id": item.his_id},
-                {"$set": {**fields, "updated_at": now},
-                 "$setOnInsert": {"his_id": item.his_id, "status": "open", "created_at": now}},
-                upsert=True, return_document=ReturnDocument.AFTER)
+                {"_id": key}, update, upsert=True, return_document=ReturnDocument.AFTER)
         except DuplicateKeyError:   # a concurrent first delivery of the same his_id won
             schedule = await self.schedules.find_one_and_update(
-                {"his_id": item.his_id}, {"$set": {**fields, "updated_at": now}},
-                return_document=ReturnDocument.AFTER)
+                {"_id": key}, {"$set": update["$set"]}, return_document=ReturnDocument.AFTER)
         changed = before is None or any(before.get(k) != v for k, v in fields.items()
                                         if k != "release_at")
         grew = await self._write_slots(schedule, slots)
@@ -113,39 +118,41 @@ class ScheduleMixin(RegistrationBase):
         return schedule, before is None, changed or grew > 0
 
     async def _write_slots(self, schedule: dict[str, Any], slots: list[dict]) -> int:
-        """Insert new slots, resize existing ones (never below what is booked); → places added."""
-        existing = {s["key"]: s async for s in self.slots.find({"schedule_id": schedule["_id"]})}
+        """Add new slots, resize existing ones (never below what is booked); → places added."""
+        sid = schedule["_id"]
+        existing = {s["key"]: s for s in schedule.get("slots", [])}
         wanted = {s["key"] for s in slots}
         for key, old in existing.items():
             if key not in wanted:
-                if old["capacity"] != old["remaining"]:
+                removed = await self.schedules.update_one(
+                    {"_id": sid}, {"$pull": {"slots": {"key": key, "remaining": old["capacity"]}}})
+                if not removed.modified_count:
                     raise Conflict("slot_has_bookings", "该时段已有预约，不能删除",
-                                   details={"his_id": schedule["his_id"]})
-                await self.slots.delete_one({"_id": old["_id"], "remaining": old["capacity"]})
+                                   details={"his_id": schedule["his_id"], "start": key})
         added = 0
-        open_ = schedule["status"] == "open"
+        next_seq = max((s["seq"] for s in existing.values()), default=0) + 1
         for slot in slots:
             old = existing.get(slot["key"])
             if old is None:
-                try:
-                    await self.slots.insert_one({
-                        **slot, "_id": ObjectId(), "schedule_id": schedule["_id"],
-                        "remaining": slot["capacity"], "issued": 0, "open": open_})
-                    added += slot["capacity"]
-                except DuplicateKeyError:
-                    pass
+                pushed = await self.schedules.update_one(
+                    {"_id": sid, "slots.key": {"$ne": slot["key"]}},
+                    {"$push": {"slots": {**slot, "seq": next_seq, "remaining": slot["capacity"],
+                                         "issued": 0}}})
+                next_seq += 1
+                added += slot["capacity"] if pushed.modified_count else 0
                 continue
             delta = slot["capacity"] - old["capacity"]
             if delta == 0:
                 continue
-            done = await self.slots.find_one_and_update(
-                {"_id": old["_id"], "capacity": old["capacity"],
-                 "remaining": {"$gte": max(0, -delta)}},
-                {"$set": {"capacity": slot["capacity"]}, "$inc": {"remaining": delta}})
-            if done is None:
+            done = await self.schedules.update_one(
+                {"_id": sid, "slots": {"$elemMatch": {
+                    "key": slot["key"], "capacity": old["capacity"],
+                    "remaining": {"$gte": max(0, -delta)}}}},
+                {"$set": {"slots.$.capacity": slot["capacity"]},
+                 "$inc": {"slots.$.remaining": delta}})
+            if not done.modified_count:
                 raise Conflict("capacity_below_booked", "号源数不能少于已预约人数",
-                               details={"his_id": schedule["his_id"],
-                                        "start": slot["start"].isoformat()})
+                               details={"his_id": schedule["his_id"], "start": slot["key"]})
             added += max(delta, 0)
         return added
 
@@ -172,10 +179,9 @@ class ScheduleMixin(RegistrationBase):
                              "$lte": (today + timedelta(days=14)).isoformat()}
         docs = await self.schedules.find(query).sort(
             [("date", ASCENDING), ("doctor_id", ASCENDING)]).to_list()
-        slots = await self._slots_by_schedule([d["_id"] for d in docs])
         order = {"morning": 0, "afternoon": 1, "evening": 2}
         docs.sort(key=lambda d: (d["date"], order[d["period"]], d.get("doctor_name", "")))
-        return [self._schedule_out(d, slots.get(d["_id"], []), now) for d in docs]
+        return [self._schedule_out(d, now) for d in docs]
 
     async def today_schedules(self, department_id: str) -> list[ScheduleOut]:
         """Today's schedules of a department (doctor's station)."""
@@ -184,9 +190,7 @@ class ScheduleMixin(RegistrationBase):
 
     async def get_schedule(self, schedule_id: str) -> ScheduleOut:
         """One schedule with its slots and remaining places."""
-        doc = await self._schedule_doc(schedule_id)
-        slots = await self._slots_by_schedule([doc["_id"]])
-        return self._schedule_out(doc, slots.get(doc["_id"], []), self.clock.now())
+        return self._schedule_out(await self._schedule_doc(schedule_id), self.clock.now())
 
     async def doctor_dates(self, department_id: str) -> list[DoctorDates]:
         """Doctors of a department with the dates on which they still have places."""
@@ -215,14 +219,13 @@ class ScheduleMixin(RegistrationBase):
         docs = await self.schedules.find(
             {"department_id": {"$in": await self._department_ids(department_id)},
              "date": day.isoformat()}).to_list()
-        slots = await self._slots_by_schedule([d["_id"] for d in docs])
         result = []
         for d in sorted(docs, key=lambda d: (d["period"] != "morning", d["period"],
                                              d.get("doctor_name", ""))):
-            mine = slots.get(d["_id"], [])
+            mine = d.get("slots", [])
             waiting = await self.waitlist.count_documents(
                 {"schedule_id": d["_id"], "status": "waiting"})
-            out = self._schedule_out(d, mine, now, ScheduleAdminOut,
+            out = self._schedule_out(d, now, ScheduleAdminOut,
                                      booked=sum(s["capacity"] - s["remaining"] for s in mine),
                                      waitlist=waiting)
             result.append(out)
@@ -235,14 +238,6 @@ class ScheduleMixin(RegistrationBase):
         children = [d["_id"] async for d in self.departments.find({"parent_id": dept}, {"_id": 1})]
         return [dept, *children]
 
-    async def _slots_by_schedule(self, ids: list[ObjectId]) -> dict[ObjectId, list[dict]]:
-        result: dict[ObjectId, list[dict]] = {}
-        if not ids:
-            return result
-        async for s in self.slots.find({"schedule_id": {"$in": ids}}).sort([("start", ASCENDING)]):
-            result.setdefault(s["schedule_id"], []).append(s)
-        return result
-
     # ---- stop-clinic (停诊) ---------------------------------------------------------------
 
     async def stop_schedule(self, schedule_id: str, reason: str, actor: Any = None) -> StopResult:
@@ -253,7 +248,6 @@ class ScheduleMixin(RegistrationBase):
             {"_id": doc["_id"], "status": "open"},
             {"$set": {"status": "stopped", "stop_reason": reason, "stopped_at": now,
                       "updated_at": now}})
-        await self.slots.update_many({"schedule_id": doc["_id"]}, {"$set": {"open": False}})
         await self.waitlist.update_many(
             {"schedule_id": doc["_id"], "active": True},
             {"$set": {"status": "cancelled", "active": False, "ended_at": now,

@@ -18,7 +18,7 @@ from pymongo.errors import DuplicateKeyError, PyMongoError
 
 from services.clock import as_utc
 from services.errors import BusinessRuleViolation, Conflict, DomainError, NotFound
-from services.registration.base import RegistrationBase, log, oid
+from services.registration.base import RegistrationBase, active_key, log, oid
 from services.registration.models import WaitlistOut
 
 
@@ -32,8 +32,8 @@ class WaitlistMixin(RegistrationBase):
         patient = await self.patients.get_patient_for_account(account_id, patient_id)
         schedule = await self._schedule_doc(schedule_id)
         now = self.clock.now()
-        slots = await self.slots.find({"schedule_id": schedule["_id"], "start": {"$gt": now}}
-                                      ).sort([("start", ASCENDING)]).to_list()
+        slots = sorted((s for s in schedule.get("slots", []) if as_utc(s["start"]) > now),
+                       key=lambda s: s["start"])
         if not slots:
             raise BusinessRuleViolation("slot_started", "该出诊已开始，不能再候补")
         self.check_bookable(schedule, slots[0], now)
@@ -41,7 +41,8 @@ class WaitlistMixin(RegistrationBase):
         if any(s["remaining"] > 0 for s in slots):
             raise Conflict("places_available", "该出诊仍有号源，请直接预约")
         entry = {
-            "_id": ObjectId(), "schedule_id": schedule["_id"], "patient_id": patient.id,
+            "_id": ObjectId(), "active_key": active_key(patient.id, schedule["_id"]),
+            "schedule_id": schedule["_id"], "patient_id": patient.id,
             "account_id": account_id, "patient_masked": patient.masked_name,
             "status": "waiting", "active": True, "created_at": now,
             "expires_at": as_utc(slots[-1]["start"]),
@@ -93,45 +94,48 @@ class WaitlistMixin(RegistrationBase):
 
     # ---- hand-over -------------------------------------------------------------------------
 
-    async def release_place(self, schedule: dict[str, Any], slot_id: ObjectId) -> None:
+    async def release_place(self, schedule: dict[str, Any], seq: int) -> None:
         """A held place is freed: hand it to the first eligible waiting patient, else return it."""
         try:
-            if schedule["status"] == "open" and await self._hand_over(schedule, slot_id):
+            if schedule["status"] == "open" and await self._hand_over(schedule, seq):
                 return
         except BaseException:
-            await self.slots.update_one({"_id": slot_id}, {"$inc": {"remaining": 1}})
+            await self._return_place(schedule["_id"], seq)
             raise
-        await self.slots.update_one({"_id": slot_id}, {"$inc": {"remaining": 1}})
+        await self._return_place(schedule["_id"], seq)
+
+    async def _return_place(self, schedule_id: ObjectId, seq: int) -> None:
+        await self.schedules.update_one({"_id": schedule_id, "slots.seq": seq},
+                                        {"$inc": {"slots.$.remaining": 1}})
 
     async def fill_from_waitlist(self, schedule: dict[str, Any]) -> int:
         """Give places that are `remaining` to waiting patients (after capacity grew, or a join)."""
         handed = 0
         now = self.clock.now()
-        while schedule["status"] == "open" and await self.waitlist.find_one(
-                {"schedule_id": schedule["_id"], "status": "waiting",
-                 "expires_at": {"$gt": now}}, {"_id": 1}):
-            slot = await self.slots.find_one_and_update(
-                {"schedule_id": schedule["_id"], "remaining": {"$gt": 0}, "open": True,
-                 "start": {"$gt": now}},
-                {"$inc": {"remaining": -1}}, sort=[("start", ASCENDING)],
-                projection={"_id": 1})
-            if slot is None:
-                break
-            try:
-                handed_over = await self._hand_over(schedule, slot["_id"])
-            except BaseException:
-                await self.slots.update_one({"_id": slot["_id"]}, {"$inc": {"remaining": 1}})
-                raise
-            if not handed_over:
-                await self.slots.update_one({"_id": slot["_id"]}, {"$inc": {"remaining": 1}})
-                break
-            handed += 1
+        fresh = await self.schedules.find_one({"_id": schedule["_id"]}) or schedule
+        for slot in sorted(fresh.get("slots", []), key=lambda s: s["start"]):
+            while fresh["status"] == "open" and as_utc(slot["start"]) > now:
+                if not await self.waitlist.find_one(
+                        {"schedule_id": fresh["_id"], "status": "waiting",
+                         "expires_at": {"$gt": now}}, {"_id": 1}):
+                    return handed
+                if await self.take_place(fresh["_id"], slot["seq"]) is None:
+                    break                           # this slot is full: try the next one
+                try:
+                    handed_over = await self._hand_over(fresh, slot["seq"])
+                except BaseException:
+                    await self._return_place(fresh["_id"], slot["seq"])
+                    raise
+                if not handed_over:
+                    await self._return_place(fresh["_id"], slot["seq"])
+                    return handed
+                handed += 1
         return handed
 
-    async def _hand_over(self, schedule: dict[str, Any], slot_id: ObjectId) -> bool:
+    async def _hand_over(self, schedule: dict[str, Any], seq: int) -> bool:
         """Book the held place for the first eligible waiting patient; False when none."""
         now = self.clock.now()
-        slot = await self.slots.find_one({"_id": slot_id})
+        slot = next((s for s in schedule.get("slots", []) if s["seq"] == seq), None)
         if slot is None or as_utc(slot["start"]) <= now or self.patients is None:
             return False
         while True:
@@ -146,10 +150,10 @@ class WaitlistMixin(RegistrationBase):
                 patient = await self.patients.get_patient(entry["patient_id"])
                 # the entry is itself active for this schedule: check the patient's other rules
                 revisit_of = await self.check_patient(patient, schedule, now)
-                taken = await self.slots.find_one_and_update(
-                    {"_id": slot_id}, {"$inc": {"issued": 1}},
-                    projection={"issued": 1, "seq": 1, "start": 1, "end": 1},
-                    return_document=ReturnDocument.AFTER)
+                after = await self.schedules.find_one_and_update(   # a ticket number, no place
+                    {"_id": schedule["_id"], "slots.seq": seq}, {"$inc": {"slots.$.issued": 1}},
+                    projection={"slots": 1}, return_document=ReturnDocument.AFTER)
+                taken = next(s for s in after["slots"] if s["seq"] == seq)
                 doc = await self.do_book(patient, schedule, taken, now, revisit_of)
             except DomainError as error:
                 log.info("waitlist entry skipped: %s", error.code)
