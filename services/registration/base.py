@@ -103,6 +103,20 @@ def active_key(patient_id: str, schedule_id: Any) -> str:
     return f"{patient_id}|{schedule_id}"
 
 
+def slot_pipeline(seq: int, when: Any, change: dict[str, Any]) -> list[dict[str, Any]]:
+    """An update pipeline applying `change` ({field: delta}) to slot `seq` when `when` holds.
+
+    The condition rides inside the update and the filter is the primary key alone: the
+    same single-document atomicity as a conditional filter (the before-image tells the
+    caller whether it applied), and on the embedded database only `_id`-only filters
+    avoid a collection scan.
+    """
+    merged = {field: {"$add": [f"$$s.{field}", delta]} for field, delta in change.items()}
+    applies = {"$and": [{"$eq": ["$$s.seq", seq]}, when]}
+    return [{"$set": {"slots": {"$map": {"input": "$slots", "as": "s", "in": {
+        "$cond": [applies, {"$mergeObjects": ["$$s", merged]}, "$$s"]}}}}}]
+
+
 def stamp(moment: datetime) -> str:
     """A fixed-width sortable text form of a UTC instant (queue keys)."""
     return as_utc(moment).strftime("%Y%m%d%H%M%S%f")

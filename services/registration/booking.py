@@ -21,6 +21,7 @@ from services.registration.base import (
     RegistrationBase,
     active_key,
     slot_id,
+    slot_pipeline,
 )
 from services.registration.models import AppointmentOut
 
@@ -54,15 +55,20 @@ class BookingMixin(RegistrationBase):
         return self._appointment_out(doc, now)
 
     async def take_place(self, schedule_id: ObjectId, seq: int) -> dict[str, Any] | None:
-        """THE capacity update: one place of an open schedule's slot, or None when full."""
-        after = await self.schedules.find_one_and_update(
-            {"_id": schedule_id, "status": "open",
-             "slots": {"$elemMatch": {"seq": seq, "remaining": {"$gt": 0}}}},
-            {"$inc": {"slots.$.remaining": -1, "slots.$.issued": 1}},
-            projection={"slots": 1}, return_document=ReturnDocument.AFTER)
-        if after is None:
+        """THE capacity update: one place of an open schedule's slot, or None when full.
+
+        One atomic update of the schedule document: slot `seq` loses a place and issues a
+        ticket number only if the schedule is open and the slot has `remaining > 0`; the
+        before-image says whether it did (see `slot_pipeline`).
+        """
+        when = {"$and": [{"$gt": ["$$s.remaining", 0]}, {"$eq": ["$status", "open"]}]}
+        before = await self.schedules.find_one_and_update(
+            {"_id": schedule_id}, slot_pipeline(seq, when, {"remaining": -1, "issued": 1}),
+            projection={"slots": 1, "status": 1}, return_document=ReturnDocument.BEFORE)
+        slot = next((s for s in (before or {}).get("slots", []) if s["seq"] == seq), None)
+        if slot is None or before["status"] != "open" or slot["remaining"] <= 0:
             return None
-        return next(s for s in after["slots"] if s["seq"] == seq)
+        return {**slot, "remaining": slot["remaining"] - 1, "issued": slot["issued"] + 1}
 
     def check_bookable(self, schedule: dict[str, Any], slot: dict[str, Any],
                        now: datetime) -> None:
@@ -162,8 +168,7 @@ class BookingMixin(RegistrationBase):
                 raise Conflict("duplicate_booking", "该就诊人已预约本次出诊，请勿重复挂号") from None
         except BaseException:
             for key in held:
-                await self.quotas.update_one({"_id": key, "active": {"$gt": 0}},
-                                             {"$inc": {"active": -1}})
+                await self._give_back_quota(key)
             raise
         return doc
 
@@ -192,21 +197,23 @@ class BookingMixin(RegistrationBase):
         }
 
     async def _take_quota(self, key: str, limit: int) -> bool:
-        """One more active booking under `key` if fewer than `limit` (atomic counter)."""
-        if await self.quotas.find_one_and_update({"_id": key, "active": {"$lt": limit}},
-                                                 {"$inc": {"active": 1}}) is not None:
-            return True
-        try:
-            await self.quotas.insert_one({"_id": key, "active": 1})
-            return True
-        except DuplicateKeyError:
-            return await self.quotas.find_one_and_update(
-                {"_id": key, "active": {"$lt": limit}}, {"$inc": {"active": 1}}) is not None
+        """One more active booking under `key` if fewer than `limit` (one atomic upsert)."""
+        current = {"$ifNull": ["$active", 0]}
+        before = await self.quotas.find_one_and_update(
+            {"_id": key},
+            [{"$set": {"active": {"$cond": [{"$lt": [current, limit]},
+                                            {"$add": [current, 1]}, current]}}}],
+            upsert=True, return_document=ReturnDocument.BEFORE)
+        return before is None or before.get("active", 0) < limit
 
     async def _release_quotas(self, appointment: dict[str, Any]) -> None:
         for key in appointment.get("quotas", []):
-            await self.quotas.update_one({"_id": key, "active": {"$gt": 0}},
-                                         {"$inc": {"active": -1}})
+            await self._give_back_quota(key)
+
+    async def _give_back_quota(self, key: str) -> None:
+        await self.quotas.update_one(
+            {"_id": key},
+            [{"$set": {"active": {"$max": [{"$subtract": [{"$ifNull": ["$active", 0]}, 1]}, 0]}}}])
 
     @staticmethod
     def _visit_time(doc: dict[str, Any]) -> str:

@@ -18,7 +18,13 @@ from pymongo.errors import DuplicateKeyError, PyMongoError
 
 from services.clock import as_utc
 from services.errors import BusinessRuleViolation, Conflict, DomainError, NotFound
-from services.registration.base import RegistrationBase, active_key, log, oid
+from services.registration.base import (
+    RegistrationBase,
+    active_key,
+    log,
+    oid,
+    slot_pipeline,
+)
 from services.registration.models import WaitlistOut
 
 
@@ -105,8 +111,8 @@ class WaitlistMixin(RegistrationBase):
         await self._return_place(schedule["_id"], seq)
 
     async def _return_place(self, schedule_id: ObjectId, seq: int) -> None:
-        await self.schedules.update_one({"_id": schedule_id, "slots.seq": seq},
-                                        {"$inc": {"slots.$.remaining": 1}})
+        await self.schedules.update_one({"_id": schedule_id},
+                                        slot_pipeline(seq, True, {"remaining": 1}))
 
     async def fill_from_waitlist(self, schedule: dict[str, Any]) -> int:
         """Give places that are `remaining` to waiting patients (after capacity grew, or a join)."""
@@ -151,7 +157,7 @@ class WaitlistMixin(RegistrationBase):
                 # the entry is itself active for this schedule: check the patient's other rules
                 revisit_of = await self.check_patient(patient, schedule, now)
                 after = await self.schedules.find_one_and_update(   # a ticket number, no place
-                    {"_id": schedule["_id"], "slots.seq": seq}, {"$inc": {"slots.$.issued": 1}},
+                    {"_id": schedule["_id"]}, slot_pipeline(seq, True, {"issued": 1}),
                     projection={"slots": 1}, return_document=ReturnDocument.AFTER)
                 taken = next(s for s in after["slots"] if s["seq"] == seq)
                 doc = await self.do_book(patient, schedule, taken, now, revisit_of)
