@@ -19,9 +19,10 @@ from services.audit import AuditService
 from services.catalogue import CatalogueService
 from services.clock import Clock
 from services.crypto import FieldCipher, TokenSigner
-from services.identity import DeviceService, IdentityService, StaffService
+from services.identity import DeviceService, IdentityService, LoginService, RecordsService, StaffService
 from services.jobs import PeriodicTask
 from services.notify import NotifyService
+from services.triage import TriageService
 from services.registration import RegistrationService
 
 
@@ -41,6 +42,9 @@ class Services:
     staff: StaffService
     devices: DeviceService
     notify: NotifyService        # outbox: SMS / WeChat / dev inbox (services/notify)
+    login: LoginService          # SMS codes, WeChat login (services/identity/login.py)
+    patient_records: RecordsService   # HIS card binding, patients' access log
+    triage: TriageService
     registration: RegistrationService
 
     def domain_services(self) -> list[Any]:

@@ -4,8 +4,19 @@ from __future__ import annotations
 
 from typing import Any
 
-from handlers import catalogue, docs, h5, health, identity
-from handlers import registration, registration_pages, registration_staff
+from handlers import auth_api  # noqa: I001 - one module a line keeps merges simple
+from handlers import catalogue
+from handlers import docs
+from handlers import h5
+from handlers import health
+from handlers import identity
+from handlers import identity_pages
+from handlers import notify_admin
+from handlers import triage
+from handlers import triage_admin
+from handlers import registration
+from handlers import registration_pages
+from handlers import registration_staff
 from server.settings import Settings
 
 
@@ -15,10 +26,15 @@ def all_routes(settings: Settings) -> list[Any]:
         *docs.routes,
         *catalogue.routes,
         *identity.routes,
+        *auth_api.routes,
+        *identity_pages.routes,
+        *notify_admin.routes,
         *registration.routes,
         *registration_staff.routes,
         *registration_pages.routes,
         *h5.routes,
+        *triage.routes,
+        *triage_admin.routes,
     ]
     if settings.development:
         routes.extend(dev_routes())

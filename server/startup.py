@@ -15,15 +15,17 @@ from pymongo import AsyncMongoClient
 
 from server.container import Services
 from server.secrets import Secrets, load_secrets
-from server.settings import Settings
+from server.settings import ROOT, Settings
 from services.audit import AuditService
 from services.catalogue import CatalogueService
 from services.clock import Clock
 from services.crypto import FieldCipher, TokenSigner
 from services.identity import (
-    DeviceService, IdentityConfig, IdentityService, StaffConfig, StaffService,
+    DeviceService, IdentityConfig, IdentityService, LoginConfig, LoginService, RecordsService,
+    StaffConfig, StaffService,
 )
 from services.notify import NotifyConfig, NotifyService
+from services.triage import TriageConfig, TriageService
 from services.registration import RegistrationConfig, RegistrationService
 
 log = logging.getLogger("palm.startup")
@@ -59,10 +61,15 @@ def build_services(settings: Settings, client: AsyncMongoClient, http: httpx.Asy
         devices=DeviceService(db, clock, cipher),
         notify=NotifyService(db, clock, cipher, http, settings.section("notify", NotifyConfig),
                              development=settings.development),
+        login=None, patient_records=None,  # type: ignore[arg-type]  # built below: use identity/notify
+        triage=TriageService(db, CatalogueService(db), clock, settings.section("triage", TriageConfig), ROOT),
         registration=RegistrationService(
             db, clock, signer, settings.section("registration", RegistrationConfig),
             public_url=settings.public_url),
     )
+    services.login = LoginService(db, clock, cipher, signer, http, services.identity, services.notify,
+                                  settings.section("identity", LoginConfig))
+    services.patient_records = RecordsService(services.identity, services.audit)
     services.registration.connect(patients=services.identity, notify=services.notify,
                                   audit=services.audit)
     return services
