@@ -19,6 +19,8 @@ class H5Service:
 
 # Only services whose pages exist are listed: no dead links.
 H5_SERVICES: list[H5Service] = [
+    H5Service("预约挂号", "选科室、医生与时段，在线取号", "/h5/register", "📅"),
+    H5Service("我的预约", "取消、报到、查看排队叫号", "/h5/appointments", "🎫"),
     H5Service("科室导航", "院区、科室与医生介绍", "/h5/departments", "🏥"),
     H5Service("我的就诊人", "添加本人及家人实名信息", "/h5/patients", "👪"),
     H5Service("就诊码", "就诊一码通，出示即可", "/h5/visit-code", "🔳"),
