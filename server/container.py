@@ -22,8 +22,8 @@ from services.crypto import FieldCipher, TokenSigner
 from services.identity import DeviceService, IdentityService, LoginService, RecordsService, StaffService
 from services.jobs import PeriodicTask
 from services.notify import NotifyService
-from services.triage import TriageService
 from services.registration import RegistrationService
+from services.triage import TriageService
 
 
 @dataclass

@@ -12,11 +12,11 @@ from handlers import health
 from handlers import identity
 from handlers import identity_pages
 from handlers import notify_admin
-from handlers import triage
-from handlers import triage_admin
 from handlers import registration
 from handlers import registration_pages
 from handlers import registration_staff
+from handlers import triage
+from handlers import triage_admin
 from server.settings import Settings
 
 

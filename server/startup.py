@@ -25,8 +25,8 @@ from services.identity import (
     StaffConfig, StaffService,
 )
 from services.notify import NotifyConfig, NotifyService
-from services.triage import TriageConfig, TriageService
 from services.registration import RegistrationConfig, RegistrationService
+from services.triage import TriageConfig, TriageService
 
 log = logging.getLogger("palm.startup")
 
