@@ -16,12 +16,15 @@ from pymongo.asynchronous.database import AsyncDatabase
 from server.secrets import Secrets
 from server.settings import Settings
 from services.audit import AuditService
+from services.billing import BillingService
 from services.catalogue import CatalogueService
 from services.clock import Clock
 from services.crypto import FieldCipher, TokenSigner
 from services.identity import DeviceService, IdentityService, LoginService, RecordsService, StaffService
 from services.jobs import PeriodicTask
 from services.notify import NotifyService
+from services.payment.gateway import PaymentGateway
+from services.payment.sandbox import SandboxWechatPay
 from services.registration import RegistrationService
 from services.triage import TriageService
 
@@ -44,6 +47,9 @@ class Services:
     notify: NotifyService        # outbox: SMS / WeChat / dev inbox (services/notify)
     login: LoginService          # SMS codes, WeChat login (services/identity/login.py)
     patient_records: RecordsService   # HIS card binding, patients' access log
+    payment_gateway: PaymentGateway
+    wechatpay_sandbox: SandboxWechatPay | None   # development only
+    billing: BillingService
     triage: TriageService
     registration: RegistrationService
 
