@@ -27,6 +27,7 @@ from services.payment.gateway import PaymentGateway
 from services.payment.sandbox import SandboxWechatPay
 from services.registration import RegistrationService
 from services.triage import TriageService
+from services.pharmacy import PharmacyService
 
 
 @dataclass
@@ -51,6 +52,7 @@ class Services:
     wechatpay_sandbox: SandboxWechatPay | None   # development only
     billing: BillingService
     triage: TriageService
+    pharmacy: PharmacyService
     registration: RegistrationService
 
     def domain_services(self) -> list[Any]:

@@ -29,6 +29,7 @@ from services.identity import (
 from services.notify import NotifyConfig, NotifyService
 from services.registration import RegistrationConfig, RegistrationService
 from services.triage import TriageConfig, TriageService
+from services.pharmacy import PharmacyConfig, PharmacyService
 
 log = logging.getLogger("palm.startup")
 
@@ -67,6 +68,8 @@ def build_services(settings: Settings, client: AsyncMongoClient, http: httpx.Asy
         devices=DeviceService(db, clock, cipher),
         notify=NotifyService(db, clock, cipher, http, settings.section("notify", NotifyConfig),
                              development=settings.development),
+        pharmacy=PharmacyService(db, clock, cipher, signer,
+                                 settings.section("pharmacy", PharmacyConfig), settings.public_url),
         payment_gateway=gateway, wechatpay_sandbox=sandbox, billing=billing,
         login=None, patient_records=None,  # type: ignore[arg-type]  # built below: use identity/notify
         triage=TriageService(db, CatalogueService(db), clock, settings.section("triage", TriageConfig), ROOT),
@@ -77,6 +80,7 @@ def build_services(settings: Settings, client: AsyncMongoClient, http: httpx.Asy
     services.login = LoginService(db, clock, cipher, signer, http, services.identity, services.notify,
                                   settings.section("identity", LoginConfig))
     services.patient_records = RecordsService(services.identity, services.audit)
+    services.pharmacy.wire(services)
     billing.identity, billing.notify, billing.audit = (services.identity, services.notify,
                                                        services.audit)
     services.registration.connect(patients=services.identity, notify=services.notify,
