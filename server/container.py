@@ -25,6 +25,7 @@ from services.jobs import PeriodicTask
 from services.notify import NotifyService
 from services.payment.gateway import PaymentGateway
 from services.payment.sandbox import SandboxWechatPay
+from services.registration import RegistrationService
 from services.triage import TriageService
 from services.pharmacy import PharmacyService
 
@@ -52,6 +53,7 @@ class Services:
     billing: BillingService
     triage: TriageService
     pharmacy: PharmacyService
+    registration: RegistrationService
 
     def domain_services(self) -> list[Any]:
         """Every domain service object, in declaration order."""

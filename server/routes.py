@@ -14,6 +14,9 @@ from handlers import health
 from handlers import identity
 from handlers import identity_pages
 from handlers import notify_admin
+from handlers import registration
+from handlers import registration_pages
+from handlers import registration_staff
 from handlers import triage
 from handlers import triage_admin
 from handlers import pharmacy
@@ -30,6 +33,9 @@ def all_routes(settings: Settings) -> list[Any]:
         *auth_api.routes,
         *identity_pages.routes,
         *notify_admin.routes,
+        *registration.routes,
+        *registration_staff.routes,
+        *registration_pages.routes,
         *h5.routes,
         *billing.routes,
         *billing_pages.routes,

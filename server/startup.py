@@ -27,6 +27,7 @@ from services.identity import (
     StaffConfig, StaffService,
 )
 from services.notify import NotifyConfig, NotifyService
+from services.registration import RegistrationConfig, RegistrationService
 from services.triage import TriageConfig, TriageService
 from services.pharmacy import PharmacyConfig, PharmacyService
 
@@ -72,6 +73,9 @@ def build_services(settings: Settings, client: AsyncMongoClient, http: httpx.Asy
         payment_gateway=gateway, wechatpay_sandbox=sandbox, billing=billing,
         login=None, patient_records=None,  # type: ignore[arg-type]  # built below: use identity/notify
         triage=TriageService(db, CatalogueService(db), clock, settings.section("triage", TriageConfig), ROOT),
+        registration=RegistrationService(
+            db, clock, signer, settings.section("registration", RegistrationConfig),
+            public_url=settings.public_url),
     )
     services.login = LoginService(db, clock, cipher, signer, http, services.identity, services.notify,
                                   settings.section("identity", LoginConfig))
@@ -79,6 +83,8 @@ def build_services(settings: Settings, client: AsyncMongoClient, http: httpx.Asy
     services.pharmacy.wire(services)
     billing.identity, billing.notify, billing.audit = (services.identity, services.notify,
                                                        services.audit)
+    services.registration.connect(patients=services.identity, notify=services.notify,
+                                  audit=services.audit)
     return services
 
 
