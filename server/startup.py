@@ -84,7 +84,7 @@ def build_services(settings: Settings, client: AsyncMongoClient, http: httpx.Asy
     billing.identity, billing.notify, billing.audit = (services.identity, services.notify,
                                                        services.audit)
     services.registration.connect(patients=services.identity, notify=services.notify,
-                                  audit=services.audit)
+                                  audit=services.audit, billing=services.billing)
     return services
 
 

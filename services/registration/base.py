@@ -33,7 +33,7 @@ from typing import Any, Protocol
 
 from bson import ObjectId
 from bson.errors import InvalidId
-from pymongo import ASCENDING, DESCENDING
+from pymongo import ASCENDING, DESCENDING, ReturnDocument
 from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import PyMongoError
 
@@ -146,9 +146,15 @@ class RegistrationBase:
         self.doctors = db["doctors"]
         self.departments = db["departments"]
 
-    def connect(self, *, patients: PatientDirectory, notify: Any, audit: Any) -> None:
+    billing: Any = None
+
+    def connect(self, *, patients: PatientDirectory, notify: Any, audit: Any,
+                billing: Any = None) -> None:
         """Wire the collaborators built beside this service (server/startup.py)."""
         self.patients, self.notify, self.audit = patients, notify, audit
+        self.billing = billing
+        if billing is not None:
+            billing.on_settled("registration", self.on_fee_paid, name="registration")
 
     async def ensure_indexes(self) -> None:
         # Unique keys are single string fields or _id (see schedule_oid): cheap on both the
@@ -222,15 +228,57 @@ class RegistrationBase:
         if self.audit is not None and actor is not None:
             await self.audit.record(actor, action, patient_id=patient_id, details=details)
 
-    async def hand_refund_to_billing(self, appointment: dict[str, Any], reason: str) -> None:
-        """THE billing integration point for a cancelled/stopped paid appointment.
+    async def bill_fee(self, appointment: dict[str, Any], patient: Any) -> dict[str, Any]:
+        """A registration fee bill (source "registration") for a new paid booking.
 
-        Until billing lands, registration fees are shown at booking and paid at check-in
-        (`fee_status = pay_at_check_in`), so nothing has been collected and there is
-        nothing to refund. When `services.billing` exists, this calls
-        `billing.refund(...)` for appointments whose fee_status is `paid`.
+        The booking stands whether or not the fee is paid online: the patient pays on the
+        bills page (WeChat Pay) or at check-in. A free revisit or a free clinic has no bill.
         """
-        return
+        if self.billing is None or not appointment.get("fee_fen"):
+            return appointment
+        fee = appointment["fee_fen"]
+        item = {"name": f"挂号费 {appointment['department_name']} {appointment['doctor_name']}".strip(),
+                "category": "挂号", "quantity": "1", "unit": "次", "unit_price_fen": fee,
+                "amount_fen": fee}
+        bill, _created = await self.billing.create_bill(
+            source="registration", source_ref=str(appointment["_id"]), patient=patient,
+            items=[item], title=f"挂号费（{appointment['date']} {appointment['department_name']}）")
+        updated = await self.appointments.find_one_and_update(
+            {"_id": appointment["_id"], "fee_status": "pay_at_check_in"},
+            {"$set": {"fee_status": "unpaid", "bill_id": bill.id}}, return_document=ReturnDocument.AFTER)
+        return updated or appointment
+
+    async def on_fee_paid(self, bill: Any) -> None:
+        """Billing's settlement listener: the appointment's fee is paid (idempotent)."""
+        ref = bill.get("source_ref") if isinstance(bill, dict) else getattr(bill, "source_ref", None)
+        if not ref or not ObjectId.is_valid(ref):
+            return
+        await self.appointments.update_one(
+            {"_id": ObjectId(ref), "fee_status": {"$in": ["unpaid", "pay_at_check_in"]}},
+            {"$set": {"fee_status": "paid", "fee_paid_at": self.clock.now()}})
+
+    async def hand_refund_to_billing(self, appointment: dict[str, Any], reason: str) -> None:
+        """THE billing integration point for a cancelled or stopped appointment.
+
+        A paid fee is refunded in full (automatically, through billing, which never refunds
+        more than was paid); an unpaid fee bill is withdrawn so it cannot be paid any more.
+        """
+        bill_id = appointment.get("bill_id")
+        if self.billing is None or not bill_id:
+            return
+        current = await self.appointments.find_one({"_id": appointment["_id"]}, {"fee_status": 1})
+        status = (current or appointment).get("fee_status")
+        try:
+            if status == "paid":
+                text = "停诊退费" if reason == "stop_clinic" else "取消预约退费"
+                await self.billing.refund(bill_id, appointment["fee_fen"], text, "registration")
+                await self.appointments.update_one({"_id": appointment["_id"]},
+                                                   {"$set": {"fee_status": "refunding"}})
+            elif not await self.billing.cancel_bill(bill_id):
+                # paid in the meantime: the settlement listener marks it paid, refund it now
+                await self.billing.refund(bill_id, appointment["fee_fen"], "取消预约退费", "registration")
+        except DomainError as error:   # already refunded, or nothing left to refund
+            log.warning("registration refund for %s not started: %s", appointment["_id"], error.code)
 
     # ---- renderers ----------------------------------------------------------------------
 
@@ -259,6 +307,7 @@ class RegistrationBase:
             clinic_id=doc.get("clinic_id", ""), room=doc.get("room", ""), date=doc["date"],
             period=doc["period"], slot_start=start, slot_end=end, time_label=time_label(start, end),
             fee_fen=doc["fee_fen"], fee_status=doc.get("fee_status", "pay_at_check_in"),
+            bill_id=doc.get("bill_id"),
             revisit_of=str(doc["revisit_of"]) if doc.get("revisit_of") else None,
             qr_code=self.ticket_code(doc), qr_url=f"/api/v1/appointments/{doc['_id']}/qr",
             checked_in_at=doc.get("checked_in_at"), late=doc.get("late", False),

@@ -48,6 +48,7 @@ class BookingMixin(RegistrationBase):
         except BaseException:
             await self.release_place(schedule, slot["seq"])
             raise
+        doc = await self.bill_fee(doc, patient)
         await self._notify(doc["patient_id"], "appointment_booked", {
             "patient": doc["patient_masked"], "department": doc["department_name"],
             "doctor": doc["doctor_name"], "time": self._visit_time(doc),
@@ -259,6 +260,7 @@ class BookingMixin(RegistrationBase):
         await self._release_quotas(done)
         schedule = await self._schedule_doc(done["schedule_id"])
         await self.release_place(schedule, done["slot_seq"])
+        await self.hand_refund_to_billing(done, "cancelled")
         await self._notify(done["patient_id"], "appointment_cancelled", {
             "patient": done.get("patient_masked", ""), "department": done["department_name"],
             "time": self._visit_time(done)}, f"appointment_cancelled:{done['_id']}")

@@ -187,7 +187,8 @@ class AppointmentOut(OutModel):
     slot_end: datetime
     time_label: str
     fee_fen: int
-    fee_status: str                    # pay_at_check_in | free_revisit
+    fee_status: str                    # unpaid | paid | refunding | pay_at_check_in | free_revisit
+    bill_id: str | None = None         # the fee bill (pay it at /h5/bills/{bill_id})
     revisit_of: str | None = None
     qr_code: str = Field(description="挂号凭证二维码内容（签名令牌）")
     qr_url: str

@@ -144,7 +144,7 @@ def test_revisit_with_the_same_doctor_within_three_days_is_free(seeded_app, his)
     family = Family(app)
     patient = family.member(name="复诊者")
     first = book(app, family, patient, sid).json()
-    assert first["fee_fen"] == 3000 and first["fee_status"] == "pay_at_check_in"
+    assert first["fee_fen"] == 3000 and first["fee_status"] == "unpaid" and first["bill_id"]
     nurse = staff_client(app, "doctor")
     app.clock.set(local(today, 8, 45))
     code = app.call(lambda s: s.registration.clinic_code_out(first["clinic_id"])).code
