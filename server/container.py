@@ -15,10 +15,13 @@ from pymongo.asynchronous.database import AsyncDatabase
 
 from server.secrets import Secrets
 from server.settings import Settings
+from services.audit import AuditService
 from services.catalogue import CatalogueService
 from services.clock import Clock
 from services.crypto import FieldCipher, TokenSigner
+from services.identity import DeviceService, IdentityService, StaffService
 from services.jobs import PeriodicTask
+from services.notify import NotifyService
 
 
 @dataclass
@@ -32,6 +35,11 @@ class Services:
     cipher: FieldCipher          # personal data at rest (services/crypto.py)
     signer: TokenSigner          # signed expiring tokens for QR codes and links
     catalogue: CatalogueService
+    audit: AuditService
+    identity: IdentityService
+    staff: StaffService
+    devices: DeviceService
+    notify: NotifyService        # outbox: SMS / WeChat / dev inbox (services/notify)
 
     def domain_services(self) -> list[Any]:
         """Every domain service object, in declaration order."""

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from handlers import catalogue, docs, h5, health
+from handlers import catalogue, docs, h5, health, identity
 from server.settings import Settings
 
 
@@ -13,6 +13,7 @@ def all_routes(settings: Settings) -> list[Any]:
         *health.routes,
         *docs.routes,
         *catalogue.routes,
+        *identity.routes,
         *h5.routes,
     ]
     if settings.development:
@@ -22,4 +23,5 @@ def all_routes(settings: Settings) -> list[Any]:
 
 def dev_routes() -> list[Any]:
     """Routes that exist only outside production (e.g. the dev inbox)."""
-    return []
+    from handlers import dev_inbox
+    return [*dev_inbox.routes]

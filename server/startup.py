@@ -16,9 +16,14 @@ from pymongo import AsyncMongoClient
 from server.container import Services
 from server.secrets import Secrets, load_secrets
 from server.settings import Settings
+from services.audit import AuditService
 from services.catalogue import CatalogueService
 from services.clock import Clock
 from services.crypto import FieldCipher, TokenSigner
+from services.identity import (
+    DeviceService, IdentityConfig, IdentityService, StaffConfig, StaffService,
+)
+from services.notify import NotifyConfig, NotifyService
 
 log = logging.getLogger("palm.startup")
 
@@ -47,6 +52,12 @@ def build_services(settings: Settings, client: AsyncMongoClient, http: httpx.Asy
         settings=settings, clock=clock, client=client, db=db, http=http, secrets=secrets,
         cipher=cipher, signer=signer,
         catalogue=CatalogueService(db),
+        audit=AuditService(db, clock),
+        identity=IdentityService(db, clock, cipher, signer, settings.section("identity", IdentityConfig)),
+        staff=StaffService(db, clock, settings.section("staff", StaffConfig)),
+        devices=DeviceService(db, clock, cipher),
+        notify=NotifyService(db, clock, cipher, http, settings.section("notify", NotifyConfig),
+                             development=settings.development),
     )
 
 

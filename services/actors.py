@@ -14,7 +14,7 @@ class Actor:
     id: str | None = None                 # account id, staff id or device key id
     roles: frozenset[str] = field(default_factory=frozenset)   # staff roles / device kind
     label: str = ""                       # masked, printable: "药师 李*", "kiosk-01"
-    campus_id: str | None = None
+    campus_code: str | None = None
     session_id: str | None = None         # patient/staff session, for logout
     via_cookie: bool = False              # cookie-authenticated (needs XSRF on writes)
 

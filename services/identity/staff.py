@@ -1,0 +1,105 @@
+"""Staff accounts with roles, slow password hashes and lockout.
+
+Collection `staff`: {_id, username (unique), name, roles[], password: "scrypt$n$r$p$salt$hash",
+failed_attempts, locked_until, active, created_at}. Staff names are not patient data.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import secrets
+from datetime import timedelta
+from typing import Any, Literal
+
+from pydantic import BaseModel
+from pymongo import ReturnDocument
+from pymongo.asynchronous.database import AsyncDatabase
+from pymongo.errors import DuplicateKeyError
+
+from services.clock import Clock
+from services.errors import Conflict, InvalidRequest, RateLimited, Unauthorized
+
+StaffRole = Literal["admin", "pharmacist", "pharmacy_supervisor", "doctor", "nurse", "finance"]
+ROLES: tuple[str, ...] = ("admin", "pharmacist", "pharmacy_supervisor", "doctor", "nurse", "finance")
+
+_N, _R, _P = 2 ** 14, 8, 1
+
+
+class StaffConfig(BaseModel):
+    max_failed_logins: int = 5
+    lockout_minutes: int = 15
+    min_password_length: int = 10
+
+
+def hash_password(password: str) -> str:
+    salt = secrets.token_bytes(16)
+    digest = hashlib.scrypt(password.encode(), salt=salt, n=_N, r=_R, p=_P, dklen=32)
+    return f"scrypt${_N}${_R}${_P}${salt.hex()}${digest.hex()}"
+
+
+def verify_password(password: str, stored: str) -> bool:
+    try:
+        _scheme, n, r, p, salt, digest = stored.split("$")
+        candidate = hashlib.scrypt(password.encode(), salt=bytes.fromhex(salt), n=int(n), r=int(r),
+                                   p=int(p), dklen=len(bytes.fromhex(digest)))
+    except (ValueError, TypeError):
+        return False
+    return hmac.compare_digest(candidate.hex(), digest)
+
+
+_DUMMY_HASH = hash_password("not-a-real-password")
+
+
+class StaffService:
+    def __init__(self, db: AsyncDatabase, clock: Clock, config: StaffConfig):
+        self.staff = db["staff"]
+        self.clock = clock
+        self.config = config
+
+    async def ensure_indexes(self) -> None:
+        await self.staff.create_index("username", unique=True)
+
+    async def create_staff(self, username: str, name: str, roles: list[str], password: str,
+                           campus_code: str | None = None) -> str:
+        """A new staff account; roles from ROLES."""
+        unknown = set(roles) - set(ROLES)
+        if unknown or not roles:
+            raise InvalidRequest("invalid_role", f"角色无效：{', '.join(sorted(unknown)) or '未指定'}")
+        if len(password) < self.config.min_password_length:
+            raise InvalidRequest("weak_password", f"密码至少 {self.config.min_password_length} 位")
+        try:
+            result = await self.staff.insert_one({
+                "username": username, "name": name, "roles": sorted(set(roles)),
+                "password": hash_password(password), "failed_attempts": 0, "locked_until": None,
+                "active": True, "campus_code": campus_code, "created_at": self.clock.now()})
+        except DuplicateKeyError:
+            raise Conflict("staff_exists", "该用户名已存在") from None
+        return str(result.inserted_id)
+
+    async def check_login(self, username: str, password: str) -> dict[str, Any]:
+        """The staff member if the password is right; lockout after repeated failures."""
+        now = self.clock.now()
+        member = await self.staff.find_one({"username": username, "active": True})
+        if member is None:
+            verify_password(password, _DUMMY_HASH)  # same cost: usernames don't leak by timing
+            raise Unauthorized("login_failed", "用户名或密码错误")
+        if member.get("locked_until") and member["locked_until"] > now:
+            retry = int((member["locked_until"] - now).total_seconds()) + 1
+            raise RateLimited("account_locked", "登录失败次数过多，账号已临时锁定", retry_after=retry)
+        if not verify_password(password, member["password"]):
+            updated = await self.staff.find_one_and_update(
+                {"_id": member["_id"]}, {"$inc": {"failed_attempts": 1}},
+                return_document=ReturnDocument.AFTER)
+            if updated["failed_attempts"] >= self.config.max_failed_logins:
+                until = now + timedelta(minutes=self.config.lockout_minutes)
+                await self.staff.update_one({"_id": member["_id"]},
+                                            {"$set": {"locked_until": until, "failed_attempts": 0}})
+            raise Unauthorized("login_failed", "用户名或密码错误")
+        await self.staff.update_one({"_id": member["_id"]},
+                                    {"$set": {"failed_attempts": 0, "locked_until": None}})
+        return member
+
+    async def get(self, staff_id: Any) -> dict[str, Any] | None:
+        from bson import ObjectId
+        return await self.staff.find_one({"_id": ObjectId(staff_id), "active": True})
