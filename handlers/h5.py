@@ -20,6 +20,7 @@ class H5Service:
 # Only services whose pages exist are listed: no dead links.
 H5_SERVICES: list[H5Service] = [
     H5Service("科室导航", "院区、科室与医生介绍", "/h5/departments", "🏥"),
+    H5Service("报告查询", "检验、检查报告，异常项一目了然", "/h5/reports", "📋"),
 ]
 
 

@@ -21,7 +21,9 @@ from services.clock import Clock
 from services.crypto import FieldCipher, TokenSigner
 from services.identity import DeviceService, IdentityService, StaffService
 from services.jobs import PeriodicTask
+from services.kiosk import KioskService
 from services.notify import NotifyService
+from services.reports import ReportsService
 
 
 @dataclass
@@ -40,6 +42,8 @@ class Services:
     staff: StaffService
     devices: DeviceService
     notify: NotifyService        # outbox: SMS / WeChat / dev inbox (services/notify)
+    reports: ReportsService      # 报告查询: LIS/PACS ingestion, patient reads, PDFs
+    kiosk: KioskService          # 自助机 sessions and prints
 
     def domain_services(self) -> list[Any]:
         """Every domain service object, in declaration order."""

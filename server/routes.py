@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from handlers import catalogue, docs, h5, health, identity
+from handlers import kiosk, reports, reports_pages
 from server.settings import Settings
 
 
@@ -15,6 +16,9 @@ def all_routes(settings: Settings) -> list[Any]:
         *catalogue.routes,
         *identity.routes,
         *h5.routes,
+        *reports.routes,
+        *reports_pages.routes,
+        *kiosk.routes,
     ]
     if settings.development:
         routes.extend(dev_routes())

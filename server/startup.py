@@ -23,7 +23,9 @@ from services.crypto import FieldCipher, TokenSigner
 from services.identity import (
     DeviceService, IdentityConfig, IdentityService, StaffConfig, StaffService,
 )
+from services.kiosk import KioskConfig, KioskService
 from services.notify import NotifyConfig, NotifyService
+from services.reports import ReportsConfig, ReportsService
 
 log = logging.getLogger("palm.startup")
 
@@ -48,7 +50,7 @@ def build_services(settings: Settings, client: AsyncMongoClient, http: httpx.Asy
     db = client[settings.db.name]
     cipher = FieldCipher(secrets.data_keys, secrets.data_key_id, secrets.index_key)
     signer = TokenSigner(secrets.signing_key)
-    return Services(
+    services = Services(
         settings=settings, clock=clock, client=client, db=db, http=http, secrets=secrets,
         cipher=cipher, signer=signer,
         catalogue=CatalogueService(db),
@@ -58,7 +60,14 @@ def build_services(settings: Settings, client: AsyncMongoClient, http: httpx.Asy
         devices=DeviceService(db, clock, cipher),
         notify=NotifyService(db, clock, cipher, http, settings.section("notify", NotifyConfig),
                              development=settings.development),
+        reports=None, kiosk=None,  # type: ignore[arg-type]  # built below: they use identity/notify/audit
     )
+    services.reports = ReportsService(db, clock, cipher, signer, services.identity, services.notify,
+                                      services.audit, settings.section("reports", ReportsConfig),
+                                      settings.public_url, settings.hospital_name)
+    services.kiosk = KioskService(db, clock, services.identity, services.reports, services.audit,
+                                  settings.section("kiosk", KioskConfig))
+    return services
 
 
 @contextlib.asynccontextmanager

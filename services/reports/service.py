@@ -249,11 +249,14 @@ class ReportsService:
         """Map a FHIR R4 Bundle (DiagnosticReport + Observation) and ingest each report."""
         return [await self.ingest(body) for body in fhir.parse_bundle(raw)]
 
-    async def export_fhir(self, report_id: str) -> dict[str, Any]:
-        """One report as a FHIR R4 Bundle (for the HIS and for round-trip checks)."""
+    async def export_fhir(self, report_id: str, actor: Actor, *, ip: str = "",
+                          request_id: str = "") -> dict[str, Any]:
+        """One report as a FHIR R4 Bundle (for the HIS and round-trip checks; audited)."""
         doc = await self.reports.find_one({"_id": _oid(report_id)})
         if doc is None:
             raise report_not_found()
+        await self.audit.record(actor, "report.export_fhir", patient_id=doc.get("patient_id"),
+                                ip=ip, request_id=request_id, details={"report_id": report_id})
         card = self.cipher.decrypt(doc.get("card_no"), aad="hospital_card_no")
         return fhir.to_bundle(doc, doc.get("patient_id"), card)
 
@@ -273,11 +276,14 @@ class ReportsService:
         rid, version = str(doc["_id"]), doc["version"]
         title = doc["title"] + ("（更正）" if doc["status"] == "amended" else "")
         if wants_critical:
-            names = "、".join(f"{i['name']} {i['value']}{i.get('unit', '')}"
-                             for i in doc["items"] if is_critical(i["flag"]))
+            critical = [i for i in doc["items"] if is_critical(i["flag"])]
+            names = "、".join(f"{i['name']} {i['value']}{i.get('unit', '')}" for i in critical)
+            # the same critical values are told once, whichever version carries them
+            seen = hashlib.sha256(json.dumps(sorted((i["code"], i["value"]) for i in critical),
+                                             ensure_ascii=False).encode()).hexdigest()[:16]
             await self.notify.send("report.critical_value", recipient, "critical_value",
                                    {"patient": patient.masked_name, "report": title, "item": names},
-                                   dedup_key=f"critical_value:{rid}:v{version}", urgent=True)
+                                   dedup_key=f"critical_value:{rid}:{seen}", urgent=True)
         if wants_ready:
             await self.notify.send("report.ready", recipient, "report_ready",
                                    {"patient": patient.masked_name, "report": title,
@@ -385,21 +391,18 @@ class ReportsService:
                                         details={"print_count": doc["print_count"]})
         return after
 
-    async def print_history(self, report_id: str) -> PrintHistoryOut:
-        """Who printed a report, when and how many times (staff view)."""
+    async def print_history(self, report_id: str, actor: Actor, *, ip: str = "",
+                            request_id: str = "") -> PrintHistoryOut:
+        """Who printed a report, when and how many times (staff view; audited)."""
         doc = await self.reports.find_one({"_id": _oid(report_id)},
                                           {"prints": 1, "print_count": 1, "patient_id": 1})
         if doc is None:
             raise report_not_found()
+        await self.audit.record(actor, "report.print_history", patient_id=doc.get("patient_id"),
+                                ip=ip, request_id=request_id, details={"report_id": report_id})
         return PrintHistoryOut(report_id=report_id, print_count=doc.get("print_count", 0),
                                prints=[PrintRecordOut(at=p["at"], by=p["by"], version=p["version"], count=n)
                                        for n, p in enumerate(doc.get("prints", []), start=1)])
-
-    async def patient_of(self, report_id: str) -> str | None:
-        doc = await self.reports.find_one({"_id": _oid(report_id)}, {"patient_id": 1})
-        if doc is None:
-            raise report_not_found()
-        return doc.get("patient_id")
 
     # ---- PDF and verification -----------------------------------------------------------
 
@@ -424,7 +427,7 @@ class ReportsService:
             patient_name=patient.masked_name,
             sex={"male": "男", "female": "女"}.get(patient.sex or "", ""),
             age=f"{age}岁" if age is not None else "",
-            card_no=_mask_card(card), department=full.get("department", ""),
+            card_no=mask_card(card), department=full.get("department", ""),
             specimen=full.get("specimen", ""),
             collected_at=format_local(full["collected_at"]) if full.get("collected_at") else "",
             reported_at=format_local(full["reported_at"]) if full.get("reported_at") else "",
@@ -468,7 +471,8 @@ class ReportsService:
         }
 
 
-def _mask_card(card: str | None) -> str:
+def mask_card(card: str | None) -> str:
+    """88001234 → 88**1234: enough for the patient to recognise their card."""
     if not card:
         return ""
     return card[:2] + "*" * max(0, len(card) - 6) + card[-4:] if len(card) > 6 else "*" * len(card)
