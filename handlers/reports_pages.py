@@ -73,6 +73,7 @@ class ReportVerifyPageHandler(PageHandler):
             result = await self.services.reports.verify(token)
         except DomainError:
             result = None
+            self.set_status(404)
         self.render("reports/verify.html", result=result, page_title="报告真伪验证")
 
 

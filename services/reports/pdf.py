@@ -88,6 +88,8 @@ def render(report: PdfReport, config: Any) -> bytes:
     pdf.set_draw_color(*BRAND)
     pdf.set_line_width(0.6)
     pdf.line(15, pdf.get_y() + 1, 195, pdf.get_y() + 1)
+    pdf.set_draw_color(170, 170, 170)
+    pdf.set_line_width(0.2)
     pdf.ln(4)
     if report.kind == "lab":
         _items(pdf, report)
