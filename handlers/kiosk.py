@@ -77,8 +77,9 @@ class KioskPageHandler(PageHandler):
 
     async def get(self):
         """The kiosk screen: scan, list, print; back to the start after idling."""
+        config = self.services.kiosk.config
         self.render("kiosk/index.html", page_title="自助打印",
-                    idle_seconds=self.services.kiosk.config.idle_logout_seconds)
+                    idle_seconds=config.idle_logout_seconds, print_dialog=config.print_dialog)
 
 
 routes = [

@@ -37,6 +37,7 @@ class KioskConfig(BaseModel):
     session_seconds: int = 180          # a kiosk session ends this long after the last use
     max_session_seconds: int = 900      # ...and at the latest this long after it opened
     idle_logout_seconds: int = 60       # the kiosk page returns to the start screen
+    print_dialog: bool = True           # the page calls print() on the PDF (silent with --kiosk-printing)
 
 
 class KioskOpenIn(ApiModel):

@@ -62,10 +62,9 @@ def _document(config: Any) -> FPDF:
     pdf = FPDF(orientation="portrait", unit="mm", format="A4")
     pdf.set_title("检验检查报告")
     pdf.set_creator("Palm Hospital")
+    # One face only: parsing and subsetting a CJK font is most of the render time, so
+    # emphasis is size, colour, arrows and words rather than a second (bold) font.
     pdf.add_font(FONT, "", str(regular), collection_font_number=config.pdf_font_index)
-    bold = Path(config.pdf_font_bold)
-    pdf.add_font(FONT, "B", str(bold if bold.exists() else regular),
-                 collection_font_number=config.pdf_font_index)
     pdf.set_auto_page_break(auto=True, margin=48)
     pdf.set_margins(15, 14, 15)
     return pdf
@@ -76,12 +75,12 @@ def render(report: PdfReport, config: Any) -> bytes:
     pdf = _document(config)
     pdf.add_page()
     pdf.set_text_color(*DARK)
-    pdf.set_font(FONT, "B", 18)
+    pdf.set_font(FONT, "", 18)
     pdf.cell(0, 10, report.hospital, align="C", new_x=XPos.LMARGIN, new_y=YPos.NEXT)
     heading = "检验报告单" if report.kind == "lab" else "检查报告单"
     if report.status == "amended":
         heading += f"（更正报告 第 {report.version} 版）"
-    pdf.set_font(FONT, "B", 15)
+    pdf.set_font(FONT, "", 15)
     pdf.cell(0, 9, heading, align="C", new_x=XPos.LMARGIN, new_y=YPos.NEXT)
     pdf.ln(2)
     _facts(pdf, report)
@@ -130,7 +129,7 @@ def _items(pdf: FPDF, report: PdfReport) -> None:
         table.row(("项目", "结果", "提示", "单位", "参考范围"))
         for name, value, flag, unit, ref, abnormal in report.items:
             row = table.row()
-            style = FontFace(family=FONT, emphasis="BOLD", color=RED) if abnormal else None
+            style = FontFace(family=FONT, color=RED) if abnormal else None
             for cell in (name, value, flag, unit, ref):
                 row.cell(cell or "", style=style)
     pdf.set_font(FONT, "", 9)
@@ -142,7 +141,7 @@ def _items(pdf: FPDF, report: PdfReport) -> None:
 
 
 def _heading_style() -> Any:
-    return FontFace(family=FONT, emphasis="BOLD", color=DARK, fill_color=(228, 240, 236))
+    return FontFace(family=FONT, color=DARK, fill_color=(228, 240, 236))
 
 
 def _exam(pdf: FPDF, report: PdfReport) -> None:
@@ -150,7 +149,7 @@ def _exam(pdf: FPDF, report: PdfReport) -> None:
     sections = [("检查项目", exam.get("exam", "") + (f"（{exam['body_part']}）" if exam.get("body_part") else "")),
                 ("检查所见", exam.get("findings", "")), ("诊断意见", exam.get("impression", ""))]
     for label, text in sections:
-        pdf.set_font(FONT, "B", 12)
+        pdf.set_font(FONT, "", 12)
         pdf.cell(0, 8, label, new_x=XPos.LMARGIN, new_y=YPos.NEXT)
         pdf.set_font(FONT, "", 11)
         pdf.multi_cell(0, 6.5, text or "—", new_x=XPos.LMARGIN, new_y=YPos.NEXT)
@@ -169,7 +168,7 @@ def _footer(pdf: FPDF, report: PdfReport) -> None:
     pdf.line(15, top - 2, 195, top - 2)
     pdf.image(image, x=15, y=top, w=34, h=34)
     pdf.set_xy(53, top + 2)
-    pdf.set_font(FONT, "B", 11)
+    pdf.set_font(FONT, "", 11)
     pdf.cell(0, 6, "扫码验证报告真伪", new_x=XPos.LMARGIN, new_y=YPos.NEXT)
     pdf.set_x(53)
     pdf.set_font(FONT, "", 9.5)

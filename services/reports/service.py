@@ -56,7 +56,6 @@ _CONTENT_FIELDS = ("kind", "title", "department", "specimen", "collected_at", "r
 
 class ReportsConfig(BaseModel):
     pdf_font: str = "/usr/share/fonts/opentype/noto/NotoSansCJK-Regular.ttc"
-    pdf_font_bold: str = "/usr/share/fonts/opentype/noto/NotoSansCJK-Bold.ttc"
     pdf_font_index: int = 2              # Noto Sans CJK SC inside the collection
     reprint_allowed: bool = True
     max_prints_per_report: int = 0       # 0: no limit
