@@ -27,7 +27,7 @@ from bson import ObjectId
 from pydantic import BaseModel
 from pymongo import ASCENDING, DESCENDING, ReturnDocument
 from pymongo.asynchronous.database import AsyncDatabase
-from pymongo.errors import DuplicateKeyError
+from pymongo.errors import BulkWriteError, DuplicateKeyError
 
 from services.actors import Actor
 from services.clock import Clock, format_local
@@ -243,6 +243,21 @@ class ReportsService:
              "content_hash": doc["content_hash"]},
             update, return_document=ReturnDocument.AFTER)
         return None if after is None else (after, outcome)
+
+    async def import_history(self, bodies: list[HisReportIn]) -> int:
+        """Load past reports in bulk (go-live migration): no messages; known ones are skipped."""
+        docs = []
+        for body in bodies:
+            content = _content(body)
+            docs.append(self._new_doc(body, content, _hash(content), await self._resolve_patient(body)))
+        inserted = 0
+        for start in range(0, len(docs), 200):
+            try:
+                result = await self.reports.insert_many(docs[start:start + 200], ordered=False)
+                inserted += len(result.inserted_ids)
+            except BulkWriteError as error:   # some were already there: keep the rest
+                inserted += error.details.get("nInserted", 0)
+        return inserted
 
     async def ingest_fhir(self, raw: bytes) -> list[IngestResult]:
         """Map a FHIR R4 Bundle (DiagnosticReport + Observation) and ingest each report."""
