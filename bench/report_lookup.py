@@ -23,10 +23,17 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bson import ObjectId  # noqa: E402
-from pymongo import AsyncMongoClient  # noqa: E402
+from bson import ObjectId
+from pymongo import AsyncMongoClient
 
-from bench.common import app_processes, hammer, private_database, ratio, report, time_ops  # noqa: E402
+from bench.common import (
+    app_processes,
+    hammer,
+    private_database,
+    ratio,
+    report,
+    time_ops,
+)
 
 PATIENTS, REPORTS = 24, 6
 TOTAL, CONCURRENCY = 1500, 32       # 32 phones in flight: the 8 o'clock rush after blood draws

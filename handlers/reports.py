@@ -11,7 +11,11 @@ from handlers.auth import PATIENT, device, staff
 from handlers.base import ApiHandler, api
 from services.models import ApiModel
 from services.reports.models import (
-    HisReportIn, IngestResult, PrintHistoryOut, ReportOut, ReportSummary,
+    HisReportIn,
+    IngestResult,
+    PrintHistoryOut,
+    ReportOut,
+    ReportSummary,
 )
 
 

@@ -9,8 +9,9 @@ import logging
 import os
 import signal
 import sys
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 from server import logs
 from server.embedded_db import EmbeddedDatabase, PortInUse, serve_forever

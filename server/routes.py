@@ -4,8 +4,16 @@ from __future__ import annotations
 
 from typing import Any
 
-from handlers import catalogue, docs, h5, health, identity
-from handlers import kiosk, reports, reports_pages
+from handlers import (
+    catalogue,
+    docs,
+    h5,
+    health,
+    identity,
+    kiosk,
+    reports,
+    reports_pages,
+)
 from server.settings import Settings
 
 

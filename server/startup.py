@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
-from typing import AsyncIterator
+from collections.abc import AsyncIterator
 
 import httpx
 from pymongo import AsyncMongoClient
@@ -21,7 +21,11 @@ from services.catalogue import CatalogueService
 from services.clock import Clock
 from services.crypto import FieldCipher, TokenSigner
 from services.identity import (
-    DeviceService, IdentityConfig, IdentityService, StaffConfig, StaffService,
+    DeviceService,
+    IdentityConfig,
+    IdentityService,
+    StaffConfig,
+    StaffService,
 )
 from services.kiosk import KioskConfig, KioskService
 from services.notify import NotifyConfig, NotifyService

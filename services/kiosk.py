@@ -45,7 +45,7 @@ class KioskOpenIn(ApiModel):
     card_no: str | None = Field(default=None, min_length=4, max_length=32, pattern=r"^[0-9A-Za-z-]+$")
 
     @model_validator(mode="after")
-    def _one_of(self) -> "KioskOpenIn":
+    def _one_of(self) -> KioskOpenIn:
         if bool(self.visit_code) == bool(self.card_no):
             raise ValueError("请扫描就诊码或刷就诊卡（二选一）")
         return self
@@ -79,8 +79,8 @@ def session_invalid() -> BusinessRuleViolation:
 
 
 class KioskService:
-    def __init__(self, db: AsyncDatabase, clock: Clock, identity: "IdentityService",
-                 reports: "ReportsService", audit: "AuditService", config: KioskConfig):
+    def __init__(self, db: AsyncDatabase, clock: Clock, identity: IdentityService,
+                 reports: ReportsService, audit: AuditService, config: KioskConfig):
         self.sessions = db["kiosk_sessions"]
         self.clock = clock
         self.identity = identity

@@ -70,7 +70,7 @@ class ReferenceRange:
 
     @classmethod
     def parse(cls, text: str | None, low: float | None = None,
-              high: float | None = None) -> "ReferenceRange":
+              high: float | None = None) -> ReferenceRange:
         """"3.5-5.5", "<5.2", ">60", "阴性" (qualitative), or explicit bounds."""
         text = (text or "").strip()
         if low is None and high is None and text:

@@ -68,7 +68,7 @@ class HisReportIn(ApiModel):
     amendment_note: str = Field(default="", max_length=500)
 
     @model_validator(mode="after")
-    def _complete(self) -> "HisReportIn":
+    def _complete(self) -> HisReportIn:
         if not self.patient_id and not self.hospital_card_no:
             raise ValueError("需提供 patient_id 或 hospital_card_no")
         for moment in (self.collected_at, self.reported_at):

@@ -32,14 +32,30 @@ from pymongo.errors import BulkWriteError, DuplicateKeyError
 from services.actors import Actor
 from services.clock import Clock, format_local
 from services.crypto import FieldCipher, TokenSigner, mask_name
-from services.errors import BusinessRuleViolation, Conflict, NotFound
+from services.errors import BusinessRuleViolation, Conflict, InvalidRequest, NotFound
 from services.reports import fhir
 from services.reports.flags import (
-    ARROWS, HINTS, LABELS, ReferenceRange, compute_flag, is_abnormal, is_critical, severity,
+    ARROWS,
+    HINTS,
+    LABELS,
+    ReferenceRange,
+    compute_flag,
+    is_abnormal,
+    is_critical,
+    severity,
 )
 from services.reports.models import (
-    KIND_LABELS, STATUS_LABELS, ExamOut, HisReportIn, IngestResult, ItemOut, PrintHistoryOut,
-    PrintRecordOut, ReportOut, ReportSummary, VersionOut,
+    KIND_LABELS,
+    STATUS_LABELS,
+    ExamOut,
+    HisReportIn,
+    IngestResult,
+    ItemOut,
+    PrintHistoryOut,
+    PrintRecordOut,
+    ReportOut,
+    ReportSummary,
+    VersionOut,
 )
 
 if TYPE_CHECKING:
@@ -127,7 +143,7 @@ def verify_code(doc: dict[str, Any]) -> str:
 
 class ReportsService:
     def __init__(self, db: AsyncDatabase, clock: Clock, cipher: FieldCipher, signer: TokenSigner,
-                 identity: "IdentityService", notify: Any, audit: "AuditService",
+                 identity: IdentityService, notify: Any, audit: AuditService,
                  config: ReportsConfig, public_url: str, hospital_name: str):
         self.reports = db["reports"]
         self.clock = clock
@@ -147,7 +163,7 @@ class ReportsService:
 
     # ---- ingestion ------------------------------------------------------------------
 
-    async def _resolve_patient(self, body: HisReportIn) -> "PatientRecord | None":
+    async def _resolve_patient(self, body: HisReportIn) -> PatientRecord | None:
         if body.patient_id:
             try:
                 return await self.identity.get_patient(body.patient_id)
@@ -181,7 +197,7 @@ class ReportsService:
         raise Conflict("report_busy", "报告正在更新，请稍后重试")
 
     def _new_doc(self, body: HisReportIn, content: dict[str, Any], digest: str,
-                 patient: "PatientRecord | None") -> dict[str, Any]:
+                 patient: PatientRecord | None) -> dict[str, Any]:
         now = self.clock.now()
         return {
             "_id": ObjectId(), "source": body.source, "source_id": body.report_id,
@@ -192,7 +208,7 @@ class ReportsService:
             "history": [], "print_count": 0, "prints": [], "received_at": now, "updated_at": now,
         }
 
-    def _patient_fields(self, body: HisReportIn, patient: "PatientRecord | None") -> dict[str, Any]:
+    def _patient_fields(self, body: HisReportIn, patient: PatientRecord | None) -> dict[str, Any]:
         card = body.hospital_card_no or (patient.hospital_card_no if patient else None)
         return {
             "patient_id": patient.id if patient else None,
@@ -202,7 +218,7 @@ class ReportsService:
         }
 
     async def _apply(self, doc: dict[str, Any], body: HisReportIn, content: dict[str, Any],
-                     digest: str, patient: "PatientRecord | None"
+                     digest: str, patient: PatientRecord | None
                      ) -> tuple[dict[str, Any], str] | None:
         """The transition table; None when the document changed between read and write."""
         current, incoming = doc["status"], body.status
@@ -280,6 +296,14 @@ class ReportsService:
         """report_ready once per final version, critical_value at once (dedup keys)."""
         if doc.get("patient_id") is None or self.notify is None:
             return
+        try:
+            await self._send_messages(doc)
+        except InvalidRequest as error:
+            # a patient we cannot reach (no phone, no WeChat): the report stays stored and
+            # readable; the ward's own critical-value call-back process still applies
+            log.warning("report %s: message not queued (%s)", doc["_id"], error.code)
+
+    async def _send_messages(self, doc: dict[str, Any]) -> None:
         wants_ready = doc["status"] in ("final", "amended")
         wants_critical = doc.get("critical_count", 0) > 0 and (
             wants_ready or self.config.notify_pending_critical)
@@ -306,7 +330,7 @@ class ReportsService:
 
     # ---- patient reads --------------------------------------------------------------
 
-    async def _link_by_card(self, patients: list["PatientRecord"]) -> None:
+    async def _link_by_card(self, patients: list[PatientRecord]) -> None:
         """Reports that arrived before the card was bound to a patient join them now."""
         for patient in patients:
             if not patient.hospital_card_no:

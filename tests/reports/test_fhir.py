@@ -114,7 +114,7 @@ def test_fhir_bundle_values_round_trip_through_import_and_export(app, his):
     report_out["identifier"][0]["value"] = "LIS-FHIR-0001-copy"
     again = post_fhir(his, json.dumps(exported, ensure_ascii=False)).json()[0]
     copy = client.get(f"/api/v1/reports/{again['id']}").json()
-    strip = lambda r: [{k: v for k, v in i.items()} for i in r["items"]]  # noqa: E731
+    strip = lambda r: [{k: v for k, v in i.items()} for i in r["items"]]
     assert [(i["code"], Decimal(i["value"]) if i["value"][0].isdigit() else i["value"], i["unit"], i["flag"])
             for i in strip(copy)] == \
         [(i["code"], Decimal(i["value"]) if i["value"][0].isdigit() else i["value"], i["unit"], i["flag"])
@@ -150,11 +150,11 @@ def test_fhir_imaging_report_maps_findings_and_conclusion(app, his):
     ("not json", "(body)"),
     ('{"resourceType": "Patient"}', "resourceType"),
     ('{"resourceType": "Bundle", "entry": []}', "entry"),
-    ('{"resourceType": "Bundle", "entry": [{"resource": {"resourceType": "DiagnosticReport", "status": "final",'
-     ' "identifier": [{"value": "X1"}], "subject": {"reference": "Patient/1"},'
-     ' "result": [{"reference": "Observation/missing"}]}}]}', "entry.0.result"),
-    ('{"resourceType": "Bundle", "entry": [{"resource": {"resourceType": "DiagnosticReport",'
-     ' "status": "cancelled", "identifier": [{"value": "X2"}]}}]}', "entry.0.status"),
+    (('{"resourceType": "Bundle", "entry": [{"resource": {"resourceType": "DiagnosticReport", "status": "final",'
+      ' "identifier": [{"value": "X1"}], "subject": {"reference": "Patient/1"},'
+      ' "result": [{"reference": "Observation/missing"}]}}]}'), "entry.0.result"),
+    (('{"resourceType": "Bundle", "entry": [{"resource": {"resourceType": "DiagnosticReport",'
+      ' "status": "cancelled", "identifier": [{"value": "X2"}]}}]}'), "entry.0.status"),
 ])
 def test_malformed_fhir_is_a_400_fhir_invalid(app, his, text, field):
     response = post_fhir(his, text)

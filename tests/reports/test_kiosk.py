@@ -20,7 +20,7 @@ def kiosk(app):
 
 @pytest.fixture(scope="module")
 def wang(app, his):
-    client, account, patient, phone = family(app, name="王建国", card_no="880055550001")
+    client, _, patient, _ = family(app, name="王建国", card_no="880055550001")
     ids = [his.post("/api/v1/his/reports", json=lab(patient["id"], title=t)).json()["id"]
            for t in ("血常规", "肝功能")]
     pending = his.post("/api/v1/his/reports", json=lab(patient["id"], status="pending", items=[])).json()["id"]
@@ -40,7 +40,7 @@ def open_session(kiosk, **body):
 
 
 def test_visit_code_opens_a_session_listing_only_that_patients_printable_reports(app, his, kiosk, wang):
-    other_client, _, other, _ = family(app, name="陈某人")
+    _, _, other, _ = family(app, name="陈某人")
     his.post("/api/v1/his/reports", json=lab(other["id"], title="别人的报告"))
     session = open_session(kiosk, visit_code=visit_code(wang))
     assert session["patient"] == {"name": "王*国", "card_no": "88******0001"}

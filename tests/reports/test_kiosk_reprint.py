@@ -10,7 +10,7 @@ APP_OVERRIDES = {"reports.reprint_allowed": False}
 
 def test_second_print_is_refused_when_reprints_are_off(app):
     his, kiosk = device_client(app, "his"), device_client(app, "kiosk")
-    client, _, patient, _ = family(app, card_no="880077770001")
+    _, _, patient, _ = family(app, card_no="880077770001")
     report_id = his.post("/api/v1/his/reports", json=lab(patient["id"])).json()["id"]
     token = kiosk.post("/api/v1/kiosk/sessions", json={"card_no": "880077770001"}).json()["token"]
     headers = {"X-Kiosk-Session": token}

@@ -22,7 +22,7 @@ CRITICAL_ITEMS = [
 @pytest.fixture(scope="module")
 def printed(app, tmp_path_factory):
     his, kiosk = device_client(app, "his"), device_client(app, "kiosk", "门诊大厅1号")
-    client, _, patient, _ = family(app, name="欧阳建华", card_no="880066660001")
+    _, _, patient, _ = family(app, name="欧阳建华", card_no="880066660001")
     body = lab(patient["id"], items=CRITICAL_ITEMS, title="电解质")
     report_id = his.post("/api/v1/his/reports", json=body).json()["id"]
     token = kiosk.post("/api/v1/kiosk/sessions", json={"card_no": "880066660001"}).json()["token"]

@@ -51,7 +51,7 @@ def test_patient_list_has_the_report_newest_first(app, his, wang):
 
 
 def test_resending_the_same_report_changes_nothing_and_sends_one_message(app, his, wang):
-    _, _, patient, phone = wang
+    _, _, patient, _ = wang
     body = lab(patient["id"])
     first = push(his, body)
     again = push(his, body)
@@ -96,7 +96,7 @@ def test_critical_value_sends_an_urgent_message_at_once_and_only_once(app, his):
 
 
 def test_amended_report_shows_the_latest_with_a_note_and_keeps_the_earlier_version(app, his, wang):
-    client, _, patient, phone = wang
+    client, _, patient, _ = wang
     body = lab(patient["id"])
     first = push(his, body)
     changed = [dict(i) for i in body["items"]]
@@ -142,7 +142,7 @@ def test_another_accounts_report_is_not_found(app, his, wang):
 
 
 def test_report_sent_with_the_hospital_card_number_reaches_the_patient(app, his):
-    client, _, patient, _ = family(app, name="孙丽", sex="female", card_no="880012345678")
+    client, _, _, _ = family(app, name="孙丽", sex="female", card_no="880012345678")
     body = lab(report_id=new_report_id(), hospital_card_no="880012345678", patient_name="孙丽")
     stored = push(his, body)
     assert stored["linked"] is True
@@ -203,3 +203,17 @@ def test_only_the_his_may_push_reports(app, wang):
     assert kiosk.post("/api/v1/his/reports", json=lab(patient["id"])).status_code == 403
     client = wang[0]
     assert client.post("/api/v1/his/reports", json=lab(patient["id"])).status_code == 401
+
+
+def test_the_same_report_delivered_eight_times_at_once_is_stored_and_announced_once(app, his):
+    from concurrent.futures import ThreadPoolExecutor
+
+    _, _, patient, phone = family(app, name="何平")
+    body = lab(patient["id"])
+    with ThreadPoolExecutor(8) as pool:
+        results = list(pool.map(lambda _: his.post("/api/v1/his/reports", json=body), range(8)))
+    assert all(r.status_code == 200 for r in results), [r.text for r in results]
+    assert sorted(r.json()["outcome"] for r in results) == ["created"] + ["unchanged"] * 7
+    assert len({r.json()["id"] for r in results}) == 1
+    assert app.db.reports.count_documents({"source_id": body["report_id"]}) == 1
+    assert len(messages(app, "report_ready", phone)) == 1
