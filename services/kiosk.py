@@ -137,6 +137,10 @@ class KioskService:
                                        {"$set": {"expires_at": renewed}})
         return session
 
+    async def patient_for_session(self, kiosk: Actor, token: str | None) -> str:
+        """The patient id of this kiosk's live session (for other kiosk features, e.g. receipts)."""
+        return (await self._session(kiosk, token))["patient_id"]
+
     async def list_reports(self, kiosk: Actor, token: str | None, *, ip: str = "",
                            request_id: str = "") -> list[ReportSummary]:
         """The session patient's printable reports (audited)."""
