@@ -225,6 +225,9 @@ class ReportsService:
         link: dict[str, Any] = {}
         if patient is not None and doc.get("patient_id") is None:
             link = {"patient_id": patient.id}
+        elif patient is not None and patient.id != doc["patient_id"]:
+            # moving a report to another person silently would show it to the wrong family
+            raise Conflict("patient_mismatch", "报告所属患者与原报告不一致，请核对后以新报告号重新发送")
         same = digest == doc["content_hash"]
         stale = any(old["content_hash"] == digest for old in doc.get("history", []))
         now = self.clock.now()

@@ -217,3 +217,13 @@ def test_the_same_report_delivered_eight_times_at_once_is_stored_and_announced_o
     assert len({r.json()["id"] for r in results}) == 1
     assert app.db.reports.count_documents({"source_id": body["report_id"]}) == 1
     assert len(messages(app, "report_ready", phone)) == 1
+
+
+def test_a_report_cannot_silently_move_to_another_patient(app, his, wang):
+    _, _, patient, _ = wang
+    body = lab(patient["id"])
+    push(his, body)
+    _, _, other, _ = family(app, name="错某")
+    response = his.post("/api/v1/his/reports", json={**body, "patient_id": other["id"], "status": "amended"})
+    assert response.status_code == 409 and response.json()["error"]["code"] == "patient_mismatch"
+    assert app.db.reports.find_one({"source_id": body["report_id"]})["patient_id"] == patient["id"]
