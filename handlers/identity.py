@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from handlers.auth import PATIENT, device, either, staff
 from handlers.base import PUBLIC, ApiHandler, api
+from services.audit import AccessLogEntry
 from services.identity import ROLES, PatientIn, PatientOut, PatientPatch
+from services.identity.records import HisBindCardIn, HisBindCardOut
 from services.models import ApiModel, OutModel
 from services.qr import data_url
 
@@ -88,6 +90,23 @@ class VisitCodeResolveHandler(ApiHandler):
         return record.to_out()
 
 
+class AccessLogHandler(ApiHandler):
+    @api(auth=PATIENT, response=list[AccessLogEntry], summary="谁查看了我的信息",
+         tags=("patients",))
+    async def get(self, patient_id: str):
+        """Staff and devices that accessed this family member's data (masked), newest first."""
+        return await self.services.patient_records.access_log(self.actor.id, patient_id)
+
+
+class HisBindCardHandler(ApiHandler):
+    @api(auth=device("his"), body=HisBindCardIn, response=HisBindCardOut, errors=(409,),
+         summary="HIS 绑定就诊卡", tags=("his",))
+    async def post(self, body: HisBindCardIn):
+        """The HIS pushes a person's hospital card number; it binds to their family-member records."""
+        return await self.services.patient_records.bind_card_from_his(
+            self.actor, body, ip=self.client_ip, request_id=self.request_id)
+
+
 class StaffLoginHandler(ApiHandler):
     @api(auth=PUBLIC, body=StaffLoginIn, response=StaffLoginOut, errors=(401, 429),
          summary="员工登录", tags=("staff",))
@@ -111,7 +130,9 @@ routes = [
     (r"/api/v1/patients", PatientListHandler),
     (r"/api/v1/patients/(?P<patient_id>[^/]+)", PatientHandler),
     (r"/api/v1/patients/(?P<patient_id>[^/]+)/visit-code", VisitCodeHandler),
+    (r"/api/v1/patients/(?P<patient_id>[^/]+)/access-log", AccessLogHandler),
     (r"/api/v1/visit-codes/resolve", VisitCodeResolveHandler),
+    (r"/api/v1/his/patients/bind-card", HisBindCardHandler),
     (r"/api/v1/staff/login", StaffLoginHandler),
     (r"/api/v1/staff/me", StaffMeHandler),
 ]

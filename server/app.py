@@ -31,4 +31,5 @@ def make_app(services: Services) -> tornado.web.Application:
         public_url=settings.public_url,
         compress_response=True,
         xheaders=True,
+        xsrf_cookie_kwargs={"samesite": "Lax", "secure": not settings.development},
     )

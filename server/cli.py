@@ -9,9 +9,8 @@ import logging
 import os
 import signal
 import sys
-from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 from server import logs
 from server.embedded_db import EmbeddedDatabase, PortInUse, serve_forever
@@ -160,7 +159,7 @@ async def _serve(settings: Settings, sockets: list, run_worker: bool, announce: 
         if worker:
             worker.start()
         if announce:
-            _announce(settings)
+            await _announce(settings, services)
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM):
@@ -172,7 +171,7 @@ async def _serve(settings: Settings, sockets: list, run_worker: bool, announce: 
         await server.close_all_connections()
 
 
-def _announce(settings: Settings) -> None:
+async def _announce(settings: Settings, services: Any) -> None:
     base = settings.public_url
     lines = [
         "",
@@ -183,7 +182,7 @@ def _announce(settings: Settings) -> None:
         f"  数据库         {'嵌入式 ' + settings.database_uri if settings.embedded_db else '外部 MONGODB_URI'}",
     ]
     from server.commands import announce_lines
-    lines.extend(announce_lines(settings))
+    lines.extend(await announce_lines(settings, services))
     lines.append("  Ctrl-C 停止服务与数据库")
     print("\n".join(lines), flush=True)
 

@@ -19,7 +19,7 @@ from services.audit import AuditService
 from services.catalogue import CatalogueService
 from services.clock import Clock
 from services.crypto import FieldCipher, TokenSigner
-from services.identity import DeviceService, IdentityService, StaffService
+from services.identity import DeviceService, IdentityService, LoginService, RecordsService, StaffService
 from services.jobs import PeriodicTask
 from services.kiosk import KioskService
 from services.notify import NotifyService
@@ -42,6 +42,8 @@ class Services:
     staff: StaffService
     devices: DeviceService
     notify: NotifyService        # outbox: SMS / WeChat / dev inbox (services/notify)
+    login: LoginService          # SMS codes, WeChat login (services/identity/login.py)
+    patient_records: RecordsService   # HIS card binding, patients' access log
     reports: ReportsService      # 报告查询: LIS/PACS ingestion, patient reads, PDFs
     kiosk: KioskService          # 自助机 sessions and prints
 

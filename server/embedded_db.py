@@ -126,7 +126,7 @@ class EmbeddedDatabase:
     def uri(self) -> str:
         return f"mongodb://{self.host}:{self.port}/?directConnection=true"
 
-    def start(self, timeout: float = 30.0) -> EmbeddedDatabase:
+    def start(self, timeout: float = 30.0) -> "EmbeddedDatabase":
         if not port_is_free(self.host, self.port):
             raise PortInUse(
                 f"端口 {self.host}:{self.port} 已被占用，嵌入式数据库无法启动。"
@@ -183,7 +183,7 @@ class EmbeddedDatabase:
             self.process.wait()
             self.process = None
 
-    def __enter__(self) -> EmbeddedDatabase:
+    def __enter__(self) -> "EmbeddedDatabase":
         return self.start()
 
     def __exit__(self, *exc: object) -> None:

@@ -3,8 +3,7 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
-from typing import Any
+from typing import Any, Iterator
 
 from pydantic import BaseModel, TypeAdapter
 

@@ -4,16 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from handlers import (
-    catalogue,
-    docs,
-    h5,
-    health,
-    identity,
-    kiosk,
-    reports,
-    reports_pages,
-)
+from handlers import auth_api, catalogue, docs, h5, health, identity, identity_pages
+from handlers import kiosk, reports, reports_pages
 from server.settings import Settings
 
 
@@ -23,6 +15,8 @@ def all_routes(settings: Settings) -> list[Any]:
         *docs.routes,
         *catalogue.routes,
         *identity.routes,
+        *auth_api.routes,
+        *identity_pages.routes,
         *h5.routes,
         *reports.routes,
         *reports_pages.routes,

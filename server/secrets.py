@@ -15,9 +15,9 @@ import base64
 import json
 import os
 import secrets as pysecrets
-from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Mapping
 
 
 @dataclass(frozen=True)
@@ -29,13 +29,13 @@ class Secrets:
     cookie_secret: str
 
     @classmethod
-    def generate(cls) -> Secrets:
+    def generate(cls) -> "Secrets":
         kid = "k" + pysecrets.token_hex(4)
         return cls({kid: pysecrets.token_bytes(32)}, kid, pysecrets.token_bytes(32),
                    pysecrets.token_bytes(32), pysecrets.token_urlsafe(32))
 
     def to_json(self) -> dict:
-        b64 = lambda raw: base64.b64encode(raw).decode()
+        b64 = lambda raw: base64.b64encode(raw).decode()  # noqa: E731
         return {
             "data_keys": {kid: b64(key) for kid, key in self.data_keys.items()},
             "data_key_id": self.data_key_id,
@@ -45,12 +45,12 @@ class Secrets:
         }
 
     @classmethod
-    def from_json(cls, data: Mapping) -> Secrets:
+    def from_json(cls, data: Mapping) -> "Secrets":
         return cls({kid: base64.b64decode(v) for kid, v in data["data_keys"].items()},
                    data["data_key_id"], base64.b64decode(data["index_key"]),
                    base64.b64decode(data["signing_key"]), data["cookie_secret"])
 
-    def with_new_data_key(self) -> Secrets:
+    def with_new_data_key(self) -> "Secrets":
         """A copy with a fresh active data key; old keys stay for decryption (rotate-keys)."""
         kid = "k" + pysecrets.token_hex(4)
         keys = {kid: pysecrets.token_bytes(32), **self.data_keys}

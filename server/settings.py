@@ -17,9 +17,8 @@ import copy
 import json
 import os
 import tomllib
-from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, Mapping
 
 from pydantic import BaseModel, ConfigDict
 
@@ -87,7 +86,7 @@ class Settings:
         """The `[name]` section validated by a domain's model (defaults where absent)."""
         return model.model_validate(self.raw.get(name, {}))
 
-    def with_overrides(self, overrides: Mapping[str, Any]) -> Settings:
+    def with_overrides(self, overrides: Mapping[str, Any]) -> "Settings":
         """A copy with dotted keys replaced, e.g. {"http.port": 0} (used by tests)."""
         raw = copy.deepcopy(self.raw)
         for dotted, value in overrides.items():

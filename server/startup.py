@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
-from collections.abc import AsyncIterator
+from typing import AsyncIterator
 
 import httpx
 from pymongo import AsyncMongoClient
@@ -21,11 +21,8 @@ from services.catalogue import CatalogueService
 from services.clock import Clock
 from services.crypto import FieldCipher, TokenSigner
 from services.identity import (
-    DeviceService,
-    IdentityConfig,
-    IdentityService,
-    StaffConfig,
-    StaffService,
+    DeviceService, IdentityConfig, IdentityService, LoginConfig, LoginService, RecordsService,
+    StaffConfig, StaffService,
 )
 from services.kiosk import KioskConfig, KioskService
 from services.notify import NotifyConfig, NotifyService
@@ -64,8 +61,12 @@ def build_services(settings: Settings, client: AsyncMongoClient, http: httpx.Asy
         devices=DeviceService(db, clock, cipher),
         notify=NotifyService(db, clock, cipher, http, settings.section("notify", NotifyConfig),
                              development=settings.development),
-        reports=None, kiosk=None,  # type: ignore[arg-type]  # built below: they use identity/notify/audit
+        login=None, patient_records=None,  # type: ignore[arg-type]  # built below: use identity/notify
+        reports=None, kiosk=None,  # type: ignore[arg-type]  # built below: use identity/notify/audit
     )
+    services.login = LoginService(db, clock, cipher, signer, http, services.identity, services.notify,
+                                  settings.section("identity", LoginConfig))
+    services.patient_records = RecordsService(services.identity, services.audit)
     services.reports = ReportsService(db, clock, cipher, signer, services.identity, services.notify,
                                       services.audit, settings.section("reports", ReportsConfig),
                                       settings.public_url, settings.hospital_name)

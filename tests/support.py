@@ -97,3 +97,30 @@ def device_client(app: AppUnderTest, kind: str, name: str = "门诊大厅1号") 
     client.key_id = key_id  # type: ignore[attr-defined]
     client.secret = secret  # type: ignore[attr-defined]
     return client
+
+
+# ---- SMS login through the real endpoints (the code is read from the dev inbox) ---------
+
+def login_code_from_inbox(app: AppUnderTest, phone: str) -> str:
+    """Run one notify dispatch round, then read the newest login code sent to `phone`."""
+    app.call(lambda s: s.notify.dispatch_due())
+    items = app.http.get("/dev/inbox", params={"phone": phone}).json()
+    codes = [m["params"]["code"] for m in items if m["template"] == "login_code"]
+    assert codes, f"no login code in the dev inbox for {phone[:3]}****"
+    return codes[0]
+
+
+def sms_login(app: AppUnderTest, phone: str | None = None,
+              client: httpx.Client | None = None) -> tuple[httpx.Client, dict]:
+    """Log in like the H5 page does: request a code, read it, log in. Returns the client
+    (holding the session cookie and a Bearer header) and the login response body."""
+    phone = phone or new_phone()
+    client = client or httpx.Client(base_url=app.url, timeout=30.0)
+    sent = client.post("/api/v1/auth/sms-code", json={"phone": phone})
+    assert sent.status_code == 200, sent.text
+    code = login_code_from_inbox(app, phone)
+    response = client.post("/api/v1/auth/login", json={"phone": phone, "code": code})
+    assert response.status_code == 200, response.text
+    body = response.json()
+    client.headers["Authorization"] = f"Bearer {body['token']}"
+    return client, body

@@ -63,6 +63,16 @@ class DeviceService:
                                        "created_at": self.clock.now()})
         return key_id, secret
 
+    async def ensure_device(self, key_id: str, kind: str, name: str, secret: str,
+                            campus_code: str | None = None) -> None:
+        """Create or reset a device with a known key id and secret (development demo only)."""
+        if kind not in DEVICE_KINDS:
+            raise InvalidRequest("invalid_device_kind", "设备类型无效")
+        await self.devices.update_one({"_id": key_id}, {"$set": {
+            "kind": kind, "name": name, "campus_code": campus_code, "active": True,
+            "secret": self.cipher.encrypt(secret, aad="device_secret")},
+            "$setOnInsert": {"created_at": self.clock.now()}}, upsert=True)
+
     async def verify(self, method: str, path_and_query: str, headers: Mapping[str, str],
                      body: bytes) -> dict[str, Any]:
         """The device that signed this request; Unauthorized for anything off."""

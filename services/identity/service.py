@@ -5,6 +5,8 @@ Collections (owned here):
     sessions   {_id, token_hash (unique), kind patient|staff, subject_id, expires_at (TTL),
                 created_at, last_seen_at, ip}
     patients   see services/identity/patients.py
+    his_cards  {_id: card number, document_bidx, name_bidx, updated_at}: hospital cards the
+               HIS told us about, attached to family members of that person (now or when added)
 Session tokens are 256-bit random strings; only their SHA-256 is stored.
 """
 
@@ -49,6 +51,7 @@ class IdentityService:
         self.accounts = db["accounts"]
         self.sessions = db["sessions"]
         self.patients = db["patients"]
+        self.his_cards = db["his_cards"]
         self.clock = clock
         self.cipher = cipher
         self.signer = signer
@@ -66,6 +69,7 @@ class IdentityService:
             partialFilterExpression={"deleted": False}, name="one_person_per_account")
         await self.patients.create_index("hospital_card_no", sparse=True)
         await self.patients.create_index("document_bidx")
+        await self.his_cards.create_index("document_bidx")
 
     # ---- accounts -------------------------------------------------------------------
 
@@ -153,6 +157,7 @@ class IdentityService:
             await self.accounts.update_one({"_id": owner}, {"$inc": {"patient_count": -1}})
             raise Conflict("patient_exists", "该就诊人已添加，无需重复添加") from None
         doc["_id"] = result.inserted_id
+        await self._attach_known_card(doc, body.name)
         existing = await self.patients.count_documents({"account_id": owner, "deleted": False})
         if body.is_default or existing == 1:
             await self._make_default(owner, result.inserted_id)
@@ -222,6 +227,44 @@ class IdentityService:
         if result is None:
             raise NotFound("patient_not_found", "未找到该就诊人")
         return decrypt_patient(self.cipher, result)
+
+    async def register_his_card(self, card_no: str, document_type: str, document_number: str,
+                                name: str) -> list[str]:
+        """The HIS knows this person under `card_no`: bind it to their family-member records.
+
+        Returns the ids of the records bound (those whose name matches the HIS's). The card
+        is remembered, so a member added later gets it too. Conflict `card_in_use` if the
+        card already belongs to another person.
+        """
+        doc_bidx = self.cipher.blind_index(document_number, f"doc:{document_type}")
+        name_bidx = self.cipher.blind_index(name, "name")
+        now = self.clock.now()
+        try:
+            known = await self.his_cards.find_one_and_update(
+                {"_id": card_no}, {"$setOnInsert": {"document_bidx": doc_bidx, "name_bidx": name_bidx,
+                                                    "created_at": now}},
+                upsert=True, return_document=ReturnDocument.AFTER)
+        except DuplicateKeyError:
+            known = await self.his_cards.find_one({"_id": card_no})
+        if known is None or known["document_bidx"] != doc_bidx:
+            raise Conflict("card_in_use", "该就诊卡号已属于其他患者")
+        await self.his_cards.update_one({"_id": card_no}, {"$set": {"name_bidx": name_bidx,
+                                                                    "updated_at": now}})
+        bound = []
+        async for doc in self.patients.find({"document_bidx": doc_bidx, "deleted": False}):
+            record = decrypt_patient(self.cipher, doc)
+            if self.cipher.blind_index(record.name, "name") == name_bidx:
+                bound.append((await self.bind_hospital_card(record.id, card_no)).id)
+        return bound
+
+    async def _attach_known_card(self, doc: dict[str, Any], name: str) -> None:
+        card = await self.his_cards.find_one(
+            {"document_bidx": doc["document_bidx"], "name_bidx": self.cipher.blind_index(name, "name")},
+            sort=[("updated_at", -1)])
+        if card is not None:
+            await self.patients.update_one({"_id": doc["_id"]}, {"$set": {
+                "hospital_card_no": card["_id"], "real_name_verified": True}})
+            doc.update(hospital_card_no=card["_id"], real_name_verified=True)
 
     # ---- visit code (就诊一码通) ----------------------------------------------------------
 

@@ -77,6 +77,17 @@ class StaffService:
             raise Conflict("staff_exists", "该用户名已存在") from None
         return str(result.inserted_id)
 
+    async def ensure_staff(self, username: str, name: str, roles: list[str], password: str) -> None:
+        """Create a staff account or reset its roles and password (development demo only)."""
+        member = await self.staff.find_one({"username": username})
+        if member is not None and member.get("active") and sorted(member["roles"]) == sorted(roles) \
+                and verify_password(password, member["password"]):
+            return
+        await self.staff.update_one({"username": username}, {"$set": {
+            "name": name, "roles": sorted(set(roles)), "password": hash_password(password),
+            "failed_attempts": 0, "locked_until": None, "active": True},
+            "$setOnInsert": {"campus_code": None, "created_at": self.clock.now()}}, upsert=True)
+
     async def check_login(self, username: str, password: str) -> dict[str, Any]:
         """The staff member if the password is right; lockout after repeated failures."""
         now = self.clock.now()

@@ -113,6 +113,10 @@ def test_every_kiosk_read_and_print_is_audited_and_in_the_patients_access_log(ap
     assert all(e["actor_label"] == "自助机 门诊大厅1号" and e["actor_id"] == kiosk.key_id for e in entries)
     assert entries[0]["details"]["report_id"] == wang["final"][0]
     assert all(e["request_id"] and e["ip"] == "127.0.0.1" for e in entries)
+    # ...and the patient sees them in their own access log (identity's API), masked
+    shown = wang["client"].get(f"/api/v1/patients/{patient_id}/access-log").json()
+    mine = [e for e in shown if e["who"] == "自助机 门诊大厅1号"]
+    assert {"自助机识别身份并列出报告", "自助机查询报告", "自助机打印报告"} <= {e["action"] for e in mine}
 
 
 def test_print_returns_a_pdf_and_staff_see_the_print_count(app, kiosk, wang):

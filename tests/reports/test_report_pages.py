@@ -74,9 +74,9 @@ def test_detail_puts_abnormal_first_in_words_and_colour_with_the_amendment_note(
     assert size >= 24     # readable without glasses
 
 
-def test_reports_page_without_login_asks_to_log_in_and_another_account_gets_404(app, phone, grandpa):
+def test_reports_page_without_login_goes_to_login_and_another_account_gets_404(app, phone, grandpa):
     phone.goto(f"{app.url}/h5/reports")
-    assert "请先登录" in phone.locator("main").inner_text()
+    assert "/h5/login" in phone.url and "next=%2Fh5%2Freports" in phone.url
     _, stranger, _, _ = family(app, name="路人甲")
     token = app.call(lambda s: s.identity.create_session("patient", stranger))
     login(phone, app, token)
