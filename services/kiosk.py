@@ -62,7 +62,7 @@ class KioskSessionOut(OutModel):
     idle_seconds: int
     patient: KioskPatientOut
     reports: list[ReportSummary]
-    receipts: list[dict[str, Any]] = []
+    receipts: list[dict[str, Any]] = Field(default_factory=list)
     receipts_available: bool = False    # billing's paid receipts: not on this kiosk yet
 
 

@@ -141,12 +141,12 @@ class ReportSummary(OutModel):
 class ReportOut(ReportSummary):
     report_no: str
     specimen: str = ""
-    items: list[ItemOut] = []
+    items: list[ItemOut] = Field(default_factory=list)
     exam: ExamOut | None = None
     results_available: bool = True
     amendment_note: str = ""
     note: str = ""                   # "此报告已更正，显示的是最新版本（第 2 版）"
-    previous_versions: list[VersionOut] = []
+    previous_versions: list[VersionOut] = Field(default_factory=list)
     verify_code: str = ""
 
 
