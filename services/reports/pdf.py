@@ -55,11 +55,23 @@ def font_missing(path: str) -> DependencyUnavailable:
         details={"font": path, "fix": "run scripts/system-deps.sh (installs fonts-noto-cjk)"})
 
 
-def _document(config: Any) -> FPDF:
+class _ReportPdf(FPDF):
+    """Every page names the report and the (masked) patient and says which page it is."""
+
+    page_note = ""
+
+    def footer(self) -> None:
+        self.set_y(-9)
+        self.set_font(FONT, "", 8)
+        self.set_text_color(*MUTED)
+        self.cell(0, 5, f"{self.page_note} · 第 {self.page_no()} / {{nb}} 页", align="C")
+
+
+def _document(config: Any) -> _ReportPdf:
     regular = Path(config.pdf_font)
     if not regular.exists():
         raise font_missing(str(regular))
-    pdf = FPDF(orientation="portrait", unit="mm", format="A4")
+    pdf = _ReportPdf(orientation="portrait", unit="mm", format="A4")
     pdf.set_title("检验检查报告")
     pdf.set_creator("Palm Hospital")
     # One face only: parsing and subsetting a CJK font is most of the render time, so
@@ -73,6 +85,7 @@ def _document(config: Any) -> FPDF:
 def render(report: PdfReport, config: Any) -> bytes:
     """The report as PDF bytes."""
     pdf = _document(config)
+    pdf.page_note = f"{report.title} · {report.patient_name} · 报告编号 {report.report_no}"
     pdf.add_page()
     pdf.set_text_color(*DARK)
     pdf.set_font(FONT, "", 18)

@@ -121,3 +121,26 @@ def test_a_missing_font_is_a_clear_503_not_a_crash(app, printed, tmp_path):
     with pytest.raises(DependencyUnavailable) as error:
         render(None, ReportsConfig(pdf_font=str(Path(tmp_path) / "missing.ttc")))  # type: ignore[arg-type]
     assert error.value.code == "pdf_font_missing" and "fonts-noto-cjk" in str(error.value.details)
+
+
+def test_a_long_report_continues_on_numbered_pages_naming_the_patient(tmp_path):
+    from services.reports.pdf import PdfReport, render
+    from services.reports.service import ReportsConfig
+
+    items = [(f"项目{i}", f"{i}.5", "↑ 偏高" if i % 7 == 0 else "", "mmol/L", "1-9", i % 7 == 0)
+             for i in range(70)]
+    pdf = tmp_path / "long.pdf"
+    pdf.write_bytes(render(PdfReport(
+        hospital="掌上医院", kind="lab", title="体检全项", status="final", version=1, report_no="LIS-9",
+        patient_name="张*", sex="男", age="41岁", card_no="88****1234", department="检验科",
+        specimen="静脉血", collected_at="", reported_at="", items=items, exam=None, amendment_note="",
+        verify_url="http://127.0.0.1/h5/reports/verify/x.y", verify_code="ABC", footer="第 1 次打印"),
+        ReportsConfig()))
+    pages = int(next(line.split()[-1] for line in run("pdfinfo", str(pdf)).splitlines()
+                     if line.startswith("Pages:")))
+    assert pages >= 2
+    for page in range(1, pages + 1):
+        text = run("pdftotext", "-f", str(page), "-l", str(page), str(pdf), "-")
+        assert f"体检全项 · 张* · 报告编号 LIS-9 · 第 {page} / {pages} 页" in text
+        assert ("扫码验证报告真伪" in text) == (page == pages)   # the QR block ends the report
+    assert "项目69" in run("pdftotext", str(pdf), "-")
