@@ -208,6 +208,8 @@ class BaseHandler(tornado.web.RequestHandler):
     def initialize(self, **kwargs: Any) -> None:
         self.actor = Actor.anonymous()
         self._started = time.perf_counter()
+        # set again in prepare(); errors raised before prepare (unsupported methods) need one too
+        self._request_id = uuid.uuid4().hex
 
     @property
     def services(self) -> "Services":
