@@ -214,7 +214,10 @@
     var input = $("scan-input");
     var code = input.value.trim();
     input.value = "";
-    if (code) openSession({ visit_code: code });
+    if (!code) return;
+    // a card reader types the card number + Enter into the same box; visit codes contain a "."
+    if (/^[0-9A-Za-z-]{4,32}$/.test(code)) openSession({ card_no: code });
+    else openSession({ visit_code: code });
   });
   $("card-form").addEventListener("submit", function (event) {
     event.preventDefault();

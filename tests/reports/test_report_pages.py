@@ -130,6 +130,14 @@ def test_kiosk_flow_setup_scan_print_and_auto_logout(app, browser, grandpa):
         page.fill("#card-input", "880000000000")
         page.click("#card-form button")
         expect(page.locator("#kiosk-status")).to_contain_text("未找到该就诊卡")
+
+        page.locator("#scan-input").focus()
+        page.keyboard.type("880011112222")   # a card reader swipes into the same scan box
+        page.keyboard.press("Enter")
+        page.wait_for_selector("#screen-patient:not(.hidden)")
+        assert page.inner_text("#patient-name") == "王*国"
+        page.click("#logout")
+        page.wait_for_selector("#screen-start:not(.hidden)")
         assert not [e for e in errors if "Content Security Policy" in e]
     finally:
         context.close()
