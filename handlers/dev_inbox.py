@@ -33,7 +33,8 @@ class InboxItemOut(OutModel):
     params: dict[str, str]
     phone: str
     openid: str | None = None
-    at: datetime
+    at: datetime = Field(description="送达（控制台）时间")
+    queued_at: datetime | None = Field(None, description="消息创建时间（列表按此倒序）")
 
 
 class DevInboxHandler(ApiHandler, PageHandler):

@@ -24,6 +24,7 @@ from services.jobs import PeriodicTask
 from services.kiosk import KioskService
 from services.notify import NotifyService
 from services.reports import ReportsService
+from services.triage import TriageService
 
 
 @dataclass
@@ -46,6 +47,7 @@ class Services:
     patient_records: RecordsService   # HIS card binding, patients' access log
     reports: ReportsService      # 报告查询: LIS/PACS ingestion, patient reads, PDFs
     kiosk: KioskService          # 自助机 sessions and prints
+    triage: TriageService
 
     def domain_services(self) -> list[Any]:
         """Every domain service object, in declaration order."""

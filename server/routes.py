@@ -4,8 +4,19 @@ from __future__ import annotations
 
 from typing import Any
 
-from handlers import auth_api, catalogue, docs, h5, health, identity, identity_pages
-from handlers import kiosk, reports, reports_pages
+from handlers import auth_api  # noqa: I001 - one module a line keeps merges simple
+from handlers import catalogue
+from handlers import docs
+from handlers import h5
+from handlers import health
+from handlers import identity
+from handlers import identity_pages
+from handlers import kiosk
+from handlers import notify_admin
+from handlers import reports
+from handlers import reports_pages
+from handlers import triage
+from handlers import triage_admin
 from server.settings import Settings
 
 
@@ -17,10 +28,13 @@ def all_routes(settings: Settings) -> list[Any]:
         *identity.routes,
         *auth_api.routes,
         *identity_pages.routes,
+        *notify_admin.routes,
         *h5.routes,
         *reports.routes,
         *reports_pages.routes,
         *kiosk.routes,
+        *triage.routes,
+        *triage_admin.routes,
     ]
     if settings.development:
         routes.extend(dev_routes())

@@ -15,7 +15,7 @@ from pymongo import AsyncMongoClient
 
 from server.container import Services
 from server.secrets import Secrets, load_secrets
-from server.settings import Settings
+from server.settings import ROOT, Settings
 from services.audit import AuditService
 from services.catalogue import CatalogueService
 from services.clock import Clock
@@ -27,6 +27,7 @@ from services.identity import (
 from services.kiosk import KioskConfig, KioskService
 from services.notify import NotifyConfig, NotifyService
 from services.reports import ReportsConfig, ReportsService
+from services.triage import TriageConfig, TriageService
 
 log = logging.getLogger("palm.startup")
 
@@ -63,6 +64,7 @@ def build_services(settings: Settings, client: AsyncMongoClient, http: httpx.Asy
                              development=settings.development),
         login=None, patient_records=None,  # type: ignore[arg-type]  # built below: use identity/notify
         reports=None, kiosk=None,  # type: ignore[arg-type]  # built below: use identity/notify/audit
+        triage=TriageService(db, CatalogueService(db), clock, settings.section("triage", TriageConfig), ROOT),
     )
     services.login = LoginService(db, clock, cipher, signer, http, services.identity, services.notify,
                                   settings.section("identity", LoginConfig))

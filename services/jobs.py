@@ -64,10 +64,17 @@ class Worker:
         self._running = [asyncio.create_task(self._loop(t), name=f"job:{t.name}")
                          for t in self.tasks]
 
-    async def stop(self) -> None:
+    async def stop(self, grace: float = 10.0) -> None:
+        """Stop after the current rounds finish (up to `grace` seconds), then cancel.
+
+        Letting a round finish matters: a task cancelled between calling a provider and
+        recording the result would leave its item leased, and do it again after the lease.
+        """
         self._stop.set()
-        for task in self._running:
-            task.cancel()
+        if self._running:
+            _, pending = await asyncio.wait(self._running, timeout=grace)
+            for task in pending:
+                task.cancel()
         await asyncio.gather(*self._running, return_exceptions=True)
         self._running = []
 

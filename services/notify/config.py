@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 Channel = Literal["subscribe", "official", "sms"]
 
@@ -56,6 +56,7 @@ class NotifyConfig(BaseModel):
     lease_seconds: float = Field(60.0, gt=0)
     batch: int = Field(50, ge=1)
     poll_seconds: float = Field(1.0, gt=0)
+    provider_timeout_seconds: float = Field(5.0, gt=0)   # per provider request
 
     # Aliyun SMS (ACS3-HMAC-SHA256)
     aliyun_endpoint: str = "https://dysmsapi.aliyuncs.com"
@@ -88,6 +89,14 @@ class NotifyConfig(BaseModel):
         if not (hours.isdigit() and minutes.isdigit() and int(hours) < 24 and int(minutes) < 60):
             raise ValueError("应为 HH:MM")
         return value
+
+    @model_validator(mode="after")
+    def _lease_outlives_a_send(self) -> NotifyConfig:
+        # a message's channels (and a token refresh) must finish inside its lease, or a
+        # second dispatcher could take it over while the first is still sending
+        if self.lease_seconds < 4 * self.provider_timeout_seconds + 5:
+            raise ValueError("lease_seconds must exceed 4 × provider_timeout_seconds + 5")
+        return self
 
     def route_for(self, template: str) -> list[str]:
         return list(self.template_routes.get(template, self.route))

@@ -67,17 +67,17 @@ class SmsLimits:
             {"$set": {"last_at": now}, "$inc": {"day_count": 1}})
         if same_day.modified_count:
             return None
-        new_day = await self.collection.update_one(
-            {"$and": [{"_id": key, "day": {"$ne": day}}, gap_passed]},
-            {"$set": {"last_at": now, "day": day, "day_count": 1}})
-        if new_day.modified_count:
-            return None
-        try:
+        try:                     # a phone never texted before
             await self.collection.insert_one({"_id": key, "last_at": now, "day": day,
                                               "day_count": 1})
             return None
         except DuplicateKeyError:
             pass
+        new_day = await self.collection.update_one(
+            {"$and": [{"_id": key, "day": {"$ne": day}}, gap_passed]},
+            {"$set": {"last_at": now, "day": day, "day_count": 1}})
+        if new_day.modified_count:
+            return None
         doc: dict[str, Any] | None = await self.collection.find_one({"_id": key})
         if doc is None:          # removed in between: simply try again soon
             return now + timedelta(seconds=1)

@@ -1,7 +1,7 @@
 """The notification outbox and its dispatcher.
 
 Collections (owned here):
-    notify_messages   {_id, event, template, params{}, dedup_key (unique), urgent,
+    notify_messages   {_id, event, template, params{enc JSON}, dedup_key (unique), urgent,
                        status queued|failed|sent|dead, phone{enc}, phone_index, phone_masked,
                        openid, account_id, created_at, next_attempt_at (only while pending),
                        tries, attempts[{at, channel, provider, outcome, code, error}],
@@ -21,8 +21,10 @@ and record each attempt. Retryable failures back off exponentially with jitter u
 
 from __future__ import annotations
 
+import json
 import logging
 import random
+import time
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -36,7 +38,7 @@ from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import DuplicateKeyError
 
 from services.clock import Clock, as_utc
-from services.crypto import FieldCipher, mask_phone
+from services.crypto import DecryptionError, FieldCipher, mask_phone
 from services.errors import Conflict, InvalidRequest, NotFound
 from services.jobs import WORKER_ID, PeriodicTask, claim_one, utc_floor
 from services.notify.config import NotifyConfig
@@ -101,6 +103,16 @@ class NotifyService:
             if unknown:
                 raise TemplateError(f"[notify.templates.{name}] wechat_fields use unknown "
                                     f"variables: {', '.join(unknown)}")
+        sms = self.channels.get("sms")
+        id_field = {"aliyun": "aliyun_code", "tencent": "tencent_id"}.get(
+            sms.provider if sms else "")
+        if id_field:
+            unconfigured = sorted(
+                name for name in self.templates if "sms" in self.config.route_for(name)
+                and not getattr(self.config.ids_for(name), id_field))
+            if unconfigured:
+                raise TemplateError(f"[notify.templates.<name>] {id_field} missing for: "
+                                    f"{', '.join(unconfigured)}")
         if not self.development and any(c.provider == "console" for c in self.channels.values()):
             log.warning("notify: a console provider is configured outside development; "
                         "those messages reach nobody")
@@ -112,16 +124,17 @@ class NotifyService:
         await self.messages.create_index([("status", ASCENDING), ("created_at", DESCENDING)])
         await self.messages.create_index([("phone_index", ASCENDING), ("created_at", DESCENDING)])
         await self.messages.create_index([("openid", ASCENDING), ("created_at", DESCENDING)])
-        await self.inbox.create_index([("phone_index", ASCENDING), ("at", DESCENDING)])
-        await self.inbox.create_index([("openid", ASCENDING), ("at", DESCENDING)])
-        await self.inbox.create_index([("at", DESCENDING)])
+        await self.inbox.create_index([("phone_index", ASCENDING), ("queued_at", DESCENDING)])
+        await self.inbox.create_index([("openid", ASCENDING), ("queued_at", DESCENDING)])
+        await self.inbox.create_index([("queued_at", DESCENDING)])
 
     def background_tasks(self) -> list[PeriodicTask]:
         return [PeriodicTask("notify-dispatch", self._dispatch_round,
                              interval=self.config.poll_seconds)]
 
     async def _dispatch_round(self) -> int:
-        return await self.dispatch_due(self.config.batch)
+        # a short round, so a stopping worker finishes it within its grace period
+        return await self.dispatch_due(self.config.batch, budget_seconds=2.0)
 
     # ---- the outbox ----------------------------------------------------------------
 
@@ -156,7 +169,9 @@ class NotifyService:
         now = utc_floor(self.clock.now())
         due = max(now, utc_floor(as_utc(not_before))) if not_before is not None else now
         doc = {
-            "_id": ObjectId(), "event": event, "template": template, "params": clean,
+            "_id": ObjectId(), "event": event, "template": template,
+            # params can carry a login code or a tracking number: encrypted like a phone
+            "params": self.cipher.encrypt(json.dumps(clean, ensure_ascii=False), aad="params"),
             "dedup_key": dedup_key, "urgent": bool(urgent or self.templates[template].urgent),
             "status": "queued",
             "phone": self.cipher.encrypt(phone, aad="phone") if phone else None,
@@ -178,21 +193,53 @@ class NotifyService:
 
     # ---- the dispatcher ------------------------------------------------------------
 
-    async def dispatch_due(self, limit: int | None = None, worker_id: str = WORKER_ID) -> int:
-        """Claim and handle due messages (sent, deferred, retried or dead); return how many."""
-        limit = self.config.batch if limit is None else limit
+    async def dispatch_due(self, limit: int | None = None, worker_id: str = WORKER_ID,
+                           budget_seconds: float | None = None) -> int:
+        """Claim and handle due messages (sent, deferred, retried or dead); return how many.
+
+        Stops after `limit` messages (default: everything due, up to 1000 — what a test
+        wants from one call), or once `budget_seconds` of wall time have passed.
+        """
+        limit = 1000 if limit is None else limit
         lease = timedelta(seconds=self.config.lease_seconds)
+        ends = time.monotonic() + budget_seconds if budget_seconds is not None else None
         handled = 0
-        while handled < limit:
-            now = self.clock.now()
-            doc = await claim_one(self.messages, self.clock, {"next_attempt_at": {"$lte": now}},
-                                  lease, sort=[("next_attempt_at", ASCENDING)],
-                                  worker_id=worker_id)
-            if doc is None:
+        while handled < limit and (ends is None or time.monotonic() < ends):
+            candidates = await self._due_candidates(min(limit - handled, 20))
+            if not candidates:
                 break
-            await self._handle(doc, worker_id)
-            handled += 1
+            # two dispatchers may see the same candidates: the conditional claim lets
+            # exactly one of them have each; the one that lost jumps to a random place in
+            # the list, so they stop trailing each other (one dispatcher keeps due order)
+            position = 0
+            while candidates and handled < limit and (ends is None or time.monotonic() < ends):
+                message_id = candidates.pop(position)
+                now = self.clock.now()
+                doc = await claim_one(self.messages, self.clock,
+                                      {"_id": message_id, "next_attempt_at": {"$lte": now}},
+                                      lease, worker_id=worker_id)
+                if doc is None:
+                    position = self.rng.randrange(len(candidates)) if candidates else 0
+                    continue
+                await self._handle(doc, worker_id)
+                handled += 1
+                position = position if position < len(candidates) else 0
         return handled
+
+    async def _due_candidates(self, count: int) -> list[ObjectId]:
+        """Ids of due, unleased messages, oldest due first (a look; claiming is atomic).
+
+        No sort in the query: MongoDB walks the next_attempt_at index in due order anyway,
+        while an explicit sort makes the embedded database sort every due message each
+        time; the few candidates are put in (due, id) order here.
+        """
+        now = self.clock.now()
+        cursor = self.messages.find(
+            {"$and": [{"next_attempt_at": {"$lte": now}},
+                      {"$or": [{"lease_until": None}, {"lease_until": {"$lte": now}}]}]},
+            {"_id": 1, "next_attempt_at": 1}).limit(count)
+        docs = await cursor.to_list()
+        return [d["_id"] for d in sorted(docs, key=lambda d: (d["next_attempt_at"], d["_id"]))]
 
     async def _handle(self, doc: dict[str, Any], owner: str) -> None:
         now = utc_floor(self.clock.now())
@@ -200,7 +247,15 @@ class NotifyService:
         if template is None:
             await self._dead(doc, owner, now, [], "unknown_template", "模板不存在")
             return
-        phone = self.cipher.decrypt(doc.get("phone"), aad="phone")
+        try:
+            phone = self.cipher.decrypt(doc.get("phone"), aad="phone")
+            params = self._params(doc)
+            text = template.render(params)
+        except (DecryptionError, KeyError, ValueError) as error:
+            # would fail the same way every time: dead-letter instead of looping on it
+            await self._dead(doc, owner, now, [], "message_unreadable",
+                             f"消息无法读取 ({type(error).__name__})")
+            return
         openid = doc.get("openid")
         skipped = list(doc.get("skipped") or [])
         usable = [name for name in self.config.route_for(template.name)
@@ -218,10 +273,10 @@ class NotifyService:
                 await self._defer(doc, owner, now, [], skipped, release, "quiet_hours")
                 return
         delivery = Delivery(
-            message_id=str(doc["_id"]), template=template, params=doc["params"],
-            text=template.render(doc["params"]), phone=phone, openid=openid,
+            message_id=str(doc["_id"]), template=template, params=params,
+            text=text, phone=phone, openid=openid,
             ids=self.config.ids_for(template.name), phone_index=doc.get("phone_index"),
-            phone_masked=doc.get("phone_masked", ""))
+            phone_masked=doc.get("phone_masked", ""), queued_at=doc.get("created_at"))
         attempts: list[dict[str, Any]] = []
         last: ChannelError | None = None
         for name in usable:
@@ -262,6 +317,12 @@ class NotifyService:
             return
         code, message = (last.code, last.message) if last else ("no_channel", "没有可用的发送渠道")
         await self._dead(doc, owner, now, attempts, code, message, skipped)
+
+    def _params(self, doc: Mapping[str, Any]) -> dict[str, str]:
+        stored = doc["params"]
+        if set(stored) == {"k", "n", "c"}:
+            return json.loads(self.cipher.decrypt(stored, aad="params") or "{}")
+        return dict(stored)        # written before params were encrypted
 
     @staticmethod
     def _attempt(now: datetime, channel: Channel, outcome: str,
@@ -320,18 +381,20 @@ class NotifyService:
 
     async def dev_inbox(self, phone: str | None = None, openid: str | None = None,
                         limit: int = 50) -> list[dict[str, Any]]:
-        """What the console provider delivered, newest first (development only)."""
+        """What the console provider delivered, newest message first (development only)."""
         query: dict[str, Any] = {}
         if phone:
             query["phone_index"] = self.cipher.blind_index(phone.strip(), "phone")
         if openid:
             query["openid"] = openid.strip()
         docs = await self.inbox.find(query).sort(
-            [("at", DESCENDING), ("_id", DESCENDING)]).limit(limit).to_list()
+            [("queued_at", DESCENDING), ("message_id", DESCENDING), ("_id", DESCENDING)]
+        ).limit(limit).to_list()
         return [{"id": str(d["_id"]), "message_id": d["message_id"], "channel": d["channel"],
                  "template": d["template"], "title": d.get("title", ""), "text": d["text"],
                  "params": d.get("params", {}), "phone": d.get("phone_masked", ""),
-                 "openid": d.get("openid"), "at": d["at"]} for d in docs]
+                 "openid": d.get("openid"), "at": d["at"], "queued_at": d.get("queued_at")}
+                for d in docs]
 
     async def list_messages(self, status: str | None = None, recipient: str | None = None,
                             limit: int = 100) -> list[dict[str, Any]]:

@@ -147,3 +147,47 @@ def test_dev_inbox_page_shows_messages_to_a_browser(app):
     page = app.http.get("/dev/inbox", params={"phone": phone}, headers={"Accept": "text/html"})
     assert page.status_code == 200 and "text/html" in page.headers["Content-Type"]
     assert "246810" in page.text and "139****0005" in page.text
+
+
+def test_the_background_dispatcher_delivers_without_being_asked(app):
+    phone = "13900000006"
+    send(app, "queue_near", {"patient": "赵*", "department": "儿科", "ahead": 2},
+         dedup="bg:1", phone=phone)
+
+    async def run_worker(services):
+        import asyncio
+
+        from services.jobs import Worker
+        tasks = [t for t in services.background_tasks() if t.name == "notify-dispatch"]
+        worker = Worker(tasks)
+        worker.start()
+        for _ in range(50):
+            await asyncio.sleep(0.05)
+            if await services.notify.inbox.count_documents({"template": "queue_near",
+                                                            "params.ahead": "2"}):
+                break
+        await worker.stop()
+        return len(tasks)
+
+    assert app.call(run_worker) == 1
+    assert [m["template"] for m in inbox(app, phone)] == ["queue_near"]
+
+
+def test_a_message_whose_phone_cannot_be_decrypted_is_dead_not_retried_forever(app):
+    message_id = send(app, dedup="broken:1", phone="13900000007")
+    from bson import ObjectId
+    app.db.notify_messages.update_one({"_id": ObjectId(message_id)},
+                                      {"$set": {"phone.k": "retired-key"}})
+    dispatch(app)
+    doc = app.db.notify_messages.find_one({"_id": ObjectId(message_id)})
+    assert doc["status"] == "dead" and doc["last_error"]["code"] == "message_unreadable"
+    assert inbox(app, "13900000007") == []
+
+
+def test_a_login_code_is_not_readable_in_the_outbox(app):
+    send(app, "login_code", {"code": "975312", "minutes": 5}, dedup="login:secret",
+         phone="13900000008")
+    raw = app.db.notify_messages.find_one({"dedup_key": "login:secret"})
+    assert "975312" not in json.dumps(raw, default=str)
+    dispatch(app)
+    assert "975312" in inbox(app, "13900000008")[0]["text"]     # the dev inbox shows it

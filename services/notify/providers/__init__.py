@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Protocol
 
 from services.notify.config import TemplateIds
@@ -30,6 +31,7 @@ class Delivery:
     ids: TemplateIds = field(default_factory=TemplateIds)
     phone_index: str | None = None
     phone_masked: str = ""
+    queued_at: datetime | None = None
 
 
 class ChannelError(Exception):

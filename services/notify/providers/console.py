@@ -27,5 +27,6 @@ class ConsoleChannel:
             "text": delivery.text, "params": dict(delivery.params),
             "phone_index": delivery.phone_index, "phone_masked": delivery.phone_masked,
             "openid": delivery.openid, "at": self.clock.now(),
+            "queued_at": delivery.queued_at or self.clock.now(),
         })
         return f"console-{receipt}"
