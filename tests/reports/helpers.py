@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+import json
 from datetime import date
 from typing import Any
 
@@ -64,11 +65,19 @@ def messages(app, template: str | None = None, phone: str | None = None) -> list
     if phone:
         index = app.call(lambda s: _index(s, phone))
         query["phone_index"] = index
-    return list(app.db["notify_messages"].find(query))
+    docs = list(app.db["notify_messages"].find(query))
+    for doc in docs:   # the outbox keeps message params encrypted
+        if set(doc["params"]) == {"k", "n", "c"}:
+            doc["params"] = app.call(lambda s, p=doc["params"]: _decrypt(s, p))
+    return docs
 
 
 async def _index(services, phone: str) -> str:
     return services.cipher.blind_index(phone, "phone")
+
+
+async def _decrypt(services, stored) -> dict[str, Any]:
+    return json.loads(services.cipher.decrypt(stored, aad="params") or "{}")
 
 
 def access_log(app, patient_id: str) -> list[dict[str, Any]]:
