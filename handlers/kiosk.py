@@ -23,7 +23,7 @@ SESSION_HEADER = "X-Kiosk-Session"
 
 class KioskSessionListHandler(ApiHandler):
     @api(auth=device("kiosk"), body=KioskOpenIn, response=KioskSessionOut, status=201,
-         tags=("kiosk",), errors=(401, 403, 422),
+         tags=("kiosk",), errors=(401, 403, 422, 429),
          summary="扫就诊码或刷卡，为一位患者开启自助机会话（约 3 分钟）")
     async def post(self, body: KioskOpenIn):
         """Open a short kiosk session for the patient behind a visit code or card."""

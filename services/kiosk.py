@@ -23,6 +23,7 @@ from pymongo.asynchronous.database import AsyncDatabase
 from services.actors import Actor
 from services.clock import Clock
 from services.errors import BusinessRuleViolation
+from services.identity.limits import WindowCounter
 from services.models import ApiModel, OutModel
 from services.reports.models import ReportSummary
 from services.reports.service import mask_card
@@ -33,11 +34,15 @@ if TYPE_CHECKING:
     from services.reports import ReportsService
 
 
+MINUTE = timedelta(minutes=1)
+
+
 class KioskConfig(BaseModel):
     session_seconds: int = 180          # a kiosk session ends this long after the last use
     max_session_seconds: int = 900      # ...and at the latest this long after it opened
     idle_logout_seconds: int = 60       # the kiosk page returns to the start screen
     print_dialog: bool = True           # the page calls print() on the PDF (silent with --kiosk-printing)
+    failed_lookups_per_minute: int = 20  # unknown cards / bad codes per kiosk: stops enumeration
 
 
 class KioskOpenIn(ApiModel):
@@ -87,25 +92,25 @@ class KioskService:
         self.reports = reports
         self.audit = audit
         self.config = config
+        self.limits = WindowCounter(db["kiosk_limits"])
 
     async def ensure_indexes(self) -> None:
+        await self.limits.ensure_indexes()
         await self.sessions.create_index("token_hash", unique=True)
         await self.sessions.create_index("expires_at", expireAfterSeconds=3600)
 
     async def open_session(self, kiosk: Actor, body: KioskOpenIn, *, ip: str = "",
                            request_id: str = "") -> KioskSessionOut:
         """Resolve the visit code or card to one patient and open a short session for them."""
-        if body.visit_code:
-            patient = await self.identity.resolve_visit_code(body.visit_code)
-            via = "visit_code"
-        else:
-            assert body.card_no
-            found = await self.identity.find_patient_by_card(body.card_no)
-            if found is None:
-                raise BusinessRuleViolation("card_unknown", "未找到该就诊卡，请到服务台办理")
-            patient, via = found, "card"
-        token = secrets.token_urlsafe(32)
         now = self.clock.now()
+        limit, message = self.config.failed_lookups_per_minute, "识别失败次数过多，请稍后再试"
+        await self.limits.check("kiosk_fail", str(kiosk.id), limit, MINUTE, now, message)
+        try:
+            patient, via = await self._identify(body)
+        except BusinessRuleViolation:
+            await self.limits.hit("kiosk_fail", str(kiosk.id), limit, MINUTE, now, message)
+            raise
+        token = secrets.token_urlsafe(32)
         expires = now + timedelta(seconds=self.config.session_seconds)
         result = await self.sessions.insert_one({
             "token_hash": _hash(token), "kiosk_id": kiosk.id, "patient_id": patient.id,
@@ -122,6 +127,15 @@ class KioskService:
                                patient=KioskPatientOut(name=patient.masked_name,
                                                        card_no=mask_card(patient.hospital_card_no)),
                                reports=reports)
+
+    async def _identify(self, body: KioskOpenIn) -> tuple[Any, str]:
+        if body.visit_code:
+            return await self.identity.resolve_visit_code(body.visit_code), "visit_code"
+        assert body.card_no
+        found = await self.identity.find_patient_by_card(body.card_no)
+        if found is None:
+            raise BusinessRuleViolation("card_unknown", "未找到该就诊卡，请到服务台办理")
+        return found, "card"
 
     async def _session(self, kiosk: Actor, token: str | None) -> dict[str, Any]:
         """The live session of this kiosk for the token (renewed on use)."""

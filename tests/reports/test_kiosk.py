@@ -156,3 +156,14 @@ def test_patients_and_other_devices_cannot_use_kiosk_endpoints(app, wang):
     assert patient.post("/api/v1/kiosk/sessions", json={"card_no": "880055550001"}).status_code == 401
     display = device_client(app, "display")
     assert display.post("/api/v1/kiosk/sessions", json={"card_no": "880055550001"}).status_code == 403
+
+
+def test_a_kiosk_guessing_card_numbers_is_stopped(app, wang):
+    guesser = device_client(app, "kiosk", "门诊三楼")
+    codes = [guesser.post("/api/v1/kiosk/sessions", json={"card_no": f"88009{n:07d}"}).status_code
+             for n in range(21)]
+    assert codes == [422] * 20 + [429]
+    blocked = guesser.post("/api/v1/kiosk/sessions", json={"card_no": "880055550001"})
+    assert blocked.status_code == 429 and int(blocked.headers["Retry-After"]) <= 60
+    app.clock.advance(seconds=61)
+    assert guesser.post("/api/v1/kiosk/sessions", json={"card_no": "880055550001"}).status_code == 201
