@@ -14,6 +14,7 @@ import getpass
 import hashlib
 import hmac
 import os
+from datetime import date
 from typing import TYPE_CHECKING
 
 from server.cli import command
@@ -48,6 +49,9 @@ async def announce_lines(settings: Settings, services: Services) -> list[str]:
     await services.devices.ensure_device(key_id, kind, name, secret, "main")
     lines.append(f"  自助机  设备 X-Palm-Key-Id {key_id}  密钥 {secret}")
     lines.append(f"  患者登录验证码见 {settings.public_url}/dev/inbox")
+    base = settings.public_url
+    lines.append(f"  门诊缴费       {base}/h5/bills   (run.py demo-bill --phone 138… 造一张待缴账单)")
+    lines.append(f"  支付沙箱       {base}/sandbox/wechatpay   对账 {base}/admin/billing/reconciliation")
     return lines + _report_lines(settings)
 
 
@@ -159,4 +163,37 @@ async def rotate_keys(services: Services, args: argparse.Namespace) -> int:
         return 1
     if not args.no_new_key:
         print("restart running servers so they read the new key (development)")
+    return 0
+
+
+# ---- billing: reconcile, demo-bill -----------------------------------------------------
+
+def _reconcile_args(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--date", required=True, help="YYYY-MM-DD (Asia/Shanghai)")
+    parser.add_argument("--channel", default=None)
+
+
+@command("reconcile", "download a day's trade bill and reconcile it now", _reconcile_args)
+async def reconcile(services: Services, args: argparse.Namespace) -> int:
+    """Reconcile one day against the channel's trade bill and print the summary."""
+    report = await services.billing.reconcile(date.fromisoformat(args.date), args.channel)
+    print(f"{report.date} {report.channel}: matched {report.matched}, "
+          f"missing at channel {len(report.missing_at_channel)}, "
+          f"missing locally {len(report.missing_locally)}, "
+          f"amount differences {len(report.amount_mismatch)}")
+    return 0
+
+
+def _demo_bill_args(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--phone", required=True, help="the patient account's phone")
+
+
+@command("demo-bill", "development: an unpaid 诊间 bill for the account's first family member",
+         _demo_bill_args)
+async def demo_bill(services: Services, args: argparse.Namespace) -> int:
+    """Create a bill to pay in the sandbox (development only)."""
+    from services.billing.demo import create_demo_bill
+    bill = await create_demo_bill(services, args.phone)
+    print(f"bill {bill.id} ({bill.payable_fen / 100:.2f} 元) for {bill.patient_name}: "
+          f"{services.settings.public_url}/h5/bills/{bill.id}")
     return 0

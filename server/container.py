@@ -16,6 +16,7 @@ from pymongo.asynchronous.database import AsyncDatabase
 from server.secrets import Secrets
 from server.settings import Settings
 from services.audit import AuditService
+from services.billing import BillingService
 from services.catalogue import CatalogueService
 from services.clock import Clock
 from services.crypto import FieldCipher, TokenSigner
@@ -24,6 +25,8 @@ from services.jobs import PeriodicTask
 from services.kiosk import KioskService
 from services.notify import NotifyService
 from services.reports import ReportsService
+from services.payment.gateway import PaymentGateway
+from services.payment.sandbox import SandboxWechatPay
 from services.triage import TriageService
 
 
@@ -47,6 +50,9 @@ class Services:
     patient_records: RecordsService   # HIS card binding, patients' access log
     reports: ReportsService      # 报告查询: LIS/PACS ingestion, patient reads, PDFs
     kiosk: KioskService          # 自助机 sessions and prints
+    payment_gateway: PaymentGateway
+    wechatpay_sandbox: SandboxWechatPay | None   # development only
+    billing: BillingService
     triage: TriageService
 
     def domain_services(self) -> list[Any]:

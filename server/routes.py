@@ -5,6 +5,8 @@ from __future__ import annotations
 from typing import Any
 
 from handlers import auth_api  # noqa: I001 - one module a line keeps merges simple
+from handlers import billing
+from handlers import billing_pages
 from handlers import catalogue
 from handlers import docs
 from handlers import h5
@@ -33,6 +35,8 @@ def all_routes(settings: Settings) -> list[Any]:
         *reports.routes,
         *reports_pages.routes,
         *kiosk.routes,
+        *billing.routes,
+        *billing_pages.routes,
         *triage.routes,
         *triage_admin.routes,
     ]
@@ -43,5 +47,5 @@ def all_routes(settings: Settings) -> list[Any]:
 
 def dev_routes() -> list[Any]:
     """Routes that exist only outside production (e.g. the dev inbox)."""
-    from handlers import dev_inbox
-    return [*dev_inbox.routes]
+    from handlers import dev_inbox, sandbox_wechatpay
+    return [*dev_inbox.routes, *sandbox_wechatpay.routes]

@@ -8,15 +8,17 @@ from __future__ import annotations
 
 import contextlib
 import logging
-from typing import AsyncIterator
+from collections.abc import AsyncIterator
 
 import httpx
 from pymongo import AsyncMongoClient
 
 from server.container import Services
+from server.payment import build_payment
 from server.secrets import Secrets, load_secrets
 from server.settings import ROOT, Settings
 from services.audit import AuditService
+from services.billing import BillingConfig, BillingService
 from services.catalogue import CatalogueService
 from services.clock import Clock
 from services.crypto import FieldCipher, TokenSigner
@@ -52,6 +54,10 @@ def build_services(settings: Settings, client: AsyncMongoClient, http: httpx.Asy
     db = client[settings.db.name]
     cipher = FieldCipher(secrets.data_keys, secrets.data_key_id, secrets.index_key)
     signer = TokenSigner(secrets.signing_key)
+    gateway, sandbox = build_payment(settings, db, http, clock)
+    billing = BillingService(db, clock, gateway, settings.section("billing", BillingConfig),
+                             hospital_name=settings.hospital_name,
+                             signing_key=secrets.signing_key)
     services = Services(
         settings=settings, clock=clock, client=client, db=db, http=http, secrets=secrets,
         cipher=cipher, signer=signer,
@@ -62,6 +68,7 @@ def build_services(settings: Settings, client: AsyncMongoClient, http: httpx.Asy
         devices=DeviceService(db, clock, cipher),
         notify=NotifyService(db, clock, cipher, http, settings.section("notify", NotifyConfig),
                              development=settings.development),
+        payment_gateway=gateway, wechatpay_sandbox=sandbox, billing=billing,
         login=None, patient_records=None,  # type: ignore[arg-type]  # built below: use identity/notify
         reports=None, kiosk=None,  # type: ignore[arg-type]  # built below: use identity/notify/audit
         triage=TriageService(db, CatalogueService(db), clock, settings.section("triage", TriageConfig), ROOT),
@@ -74,6 +81,8 @@ def build_services(settings: Settings, client: AsyncMongoClient, http: httpx.Asy
                                       settings.public_url, settings.hospital_name)
     services.kiosk = KioskService(db, clock, services.identity, services.reports, services.audit,
                                   settings.section("kiosk", KioskConfig))
+    billing.identity, billing.notify, billing.audit = (services.identity, services.notify,
+                                                       services.audit)
     return services
 
 

@@ -318,6 +318,10 @@ class NotifyService:
         code, message = (last.code, last.message) if last else ("no_channel", "没有可用的发送渠道")
         await self._dead(doc, owner, now, attempts, code, message, skipped)
 
+    def message_params(self, doc: Mapping[str, Any]) -> dict[str, str]:
+        """The decrypted template params of a stored message (admin views, tests)."""
+        return self._params(doc)
+
     def _params(self, doc: Mapping[str, Any]) -> dict[str, str]:
         stored = doc["params"]
         if set(stored) == {"k", "n", "c"}:
