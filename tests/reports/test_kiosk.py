@@ -45,7 +45,8 @@ def test_visit_code_opens_a_session_listing_only_that_patients_printable_reports
     session = open_session(kiosk, visit_code=visit_code(wang))
     assert session["patient"] == {"name": "王*国", "card_no": "88******0001"}
     assert sorted(r["id"] for r in session["reports"]) == sorted(wang["final"])
-    assert session["idle_seconds"] == 60 and session["receipts_available"] is False
+    assert session["idle_seconds"] == 60 and session["receipts_available"] is True
+    assert session["receipts"] == []   # no paid bills yet
     listed = kiosk.get("/api/v1/kiosk/reports", headers={"X-Kiosk-Session": session["token"]})
     assert sorted(r["id"] for r in listed.json()) == sorted(wang["final"])
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 import pytest
 from playwright.sync_api import expect
 
+from tests.billing.helpers import push_bill, wait_for
 from tests.reports.helpers import family, lab
 from tests.support import device_client
 
@@ -34,6 +35,9 @@ def grandpa(app, his):
     pending = his.post("/api/v1/his/reports", json=lab(patient["id"], status="pending", items=[],
                                                        title="尿常规")).json()
     token = app.call(lambda s: s.identity.create_session("patient", account_id))
+    bill = push_bill(his, patient["id"], insurance={"pooled_fen": 6000, "personal_account_fen": 2300,
+                                                     "self_pay_fen": 0})   # paid by insurance at once
+    wait_for(lambda: app.db.receipts.find_one({"bill_id": __import__("bson").ObjectId(bill["id"])}))
     return {"client": client, "patient": patient, "report": first["id"], "pending": pending["id"],
             "token": token}
 
@@ -114,6 +118,11 @@ def test_kiosk_flow_setup_scan_print_and_auto_logout(app, browser, grandpa):
         assert "第 1 次打印" in page.inner_text("#kiosk-status")
         stored = app.db.reports.find_one({"_id": __import__("bson").ObjectId(grandpa["report"])})
         assert stored["print_count"] == 1 and stored["prints"][0]["by"] == "自助机 门诊大厅3号"
+
+        receipt = page.locator("#receipt-list li")
+        assert receipt.count() == 1 and "票据号 PJ" in receipt.first.inner_text()
+        receipt.first.locator("button.print-button").click()
+        expect(page.locator("#kiosk-status")).to_contain_text("已打印「缴费票据」", timeout=20_000)
 
         page.clock.run_for(61_000)        # nobody touches the screen for a minute
         page.wait_for_selector("#screen-start:not(.hidden)")
