@@ -27,7 +27,7 @@ from services.errors import BusinessRuleViolation, NotFound
 from services.identity.limits import WindowCounter
 from services.models import ApiModel, OutModel
 from services.reports.models import ReportSummary
-from services.reports.service import mask_card
+from services.reports.models import mask_card
 
 if TYPE_CHECKING:
     from services.audit import AuditService

@@ -121,7 +121,8 @@ def _facts(pdf: FPDF, report: PdfReport) -> None:
     facts = [("姓名", report.patient_name), ("性别", report.sex), ("年龄", report.age),
              ("就诊卡号", report.card_no), ("报告项目", report.title), ("科室", report.department),
              ("报告编号", report.report_no), ("标本", report.specimen if report.kind == "lab" else "—"),
-             ("采集时间" if report.kind == "lab" else "检查时间", report.collected_at), ("报告时间", report.reported_at)]
+             ("采集时间" if report.kind == "lab" else "检查时间", report.collected_at),
+             ("报告时间", report.reported_at)]
     pdf.set_font(FONT, "", 10.5)
     width = 90
     for index, (label, value) in enumerate(facts):
@@ -159,7 +160,8 @@ def _heading_style() -> Any:
 
 def _exam(pdf: FPDF, report: PdfReport) -> None:
     exam = report.exam or {}
-    sections = [("检查项目", exam.get("exam", "") + (f"（{exam['body_part']}）" if exam.get("body_part") else "")),
+    part = f"（{exam['body_part']}）" if exam.get("body_part") else ""
+    sections = [("检查项目", exam.get("exam", "") + part),
                 ("检查所见", exam.get("findings", "")), ("诊断意见", exam.get("impression", ""))]
     for label, text in sections:
         pdf.set_font(FONT, "", 12)
@@ -241,6 +243,6 @@ def render_receipt(receipt: dict[str, Any], printed_by: str, config: Any) -> byt
     pdf.ln(4)
     pdf.set_font(FONT, "", 9)
     pdf.set_text_color(*MUTED)
-    pdf.multi_cell(0, 5, f"{printed_by} 打印 · 本票据与医院收费系统记录一致，可凭票据号与校验码向收费处核验。",
+    pdf.multi_cell(0, 5, f"{printed_by} 打印 · 本票据与医院收费系统记录一致，可凭票据号与校验码核验。",
                    new_x=XPos.LMARGIN, new_y=YPos.NEXT)
     return bytes(pdf.output())

@@ -26,8 +26,10 @@ def grandpa(app, his):
     client, account_id, patient, _ = family(app, name="王建国", card_no="880011112222")
     items = [{"code": "K", "name": "钾", "value": "6.7", "unit": "mmol/L", "reference_range": "3.5-5.3",
               "flag": "危急"},
-             {"code": "GLU", "name": "葡萄糖", "value": "5.2", "unit": "mmol/L", "reference_range": "3.9-6.1"},
-             {"code": "WBC", "name": "白细胞计数", "value": "10.6", "unit": "10^9/L", "reference_range": "3.5-9.5"}]
+             {"code": "GLU", "name": "葡萄糖", "value": "5.2", "unit": "mmol/L",
+              "reference_range": "3.9-6.1"},
+             {"code": "WBC", "name": "白细胞计数", "value": "10.6", "unit": "10^9/L",
+              "reference_range": "3.5-9.5"}]
     body = lab(patient["id"], items=items, title="急诊生化")
     first = his.post("/api/v1/his/reports", json=body).json()
     his.post("/api/v1/his/reports", json={**body, "status": "amended", "amendment_note": "复核钾离子",
@@ -74,7 +76,8 @@ def test_detail_puts_abnormal_first_in_words_and_colour_with_the_amendment_note(
     colour = items.nth(0).evaluate("el => getComputedStyle(el.querySelector('.item-value')).color")
     normal = items.nth(2).evaluate("el => getComputedStyle(el.querySelector('.item-value')).color")
     assert colour != normal
-    size = items.nth(0).evaluate("el => parseFloat(getComputedStyle(el.querySelector('.item-value')).fontSize)")
+    size = items.nth(0).evaluate(
+        "el => parseFloat(getComputedStyle(el.querySelector('.item-value')).fontSize)")
     assert size >= 24     # readable without glasses
 
 
@@ -105,13 +108,15 @@ def test_kiosk_flow_setup_scan_print_and_auto_logout(app, browser, grandpa):
         assert page.locator("#screen-start").is_visible()
         assert "请将手机上的就诊码对准扫码口" in page.inner_text("#screen-start")
 
-        code = grandpa["client"].get(f"/api/v1/patients/{grandpa['patient']['id']}/visit-code").json()["token"]
+        code = grandpa["client"].get(
+            f"/api/v1/patients/{grandpa['patient']['id']}/visit-code").json()["token"]
         page.keyboard.type(code)          # the USB scanner types into the focused scan box
         page.keyboard.press("Enter")
         page.wait_for_selector("#screen-patient:not(.hidden)")
         assert page.inner_text("#patient-name") == "王*国"
         rows = page.locator("#report-list li")
-        assert rows.count() == 1 and "急诊生化（已更正）" in rows.first.inner_text()  # pending is not printable
+        # the pending report is not printable
+        assert rows.count() == 1 and "急诊生化（已更正）" in rows.first.inner_text()
 
         rows.first.locator("button.print-button").click()
         expect(page.locator("#kiosk-status")).to_contain_text("已打印", timeout=20_000)  # shared CPU
