@@ -28,6 +28,7 @@ from services.reports import ReportsService
 from services.payment.gateway import PaymentGateway
 from services.payment.sandbox import SandboxWechatPay
 from services.triage import TriageService
+from services.pharmacy import PharmacyService
 
 
 @dataclass
@@ -54,6 +55,7 @@ class Services:
     wechatpay_sandbox: SandboxWechatPay | None   # development only
     billing: BillingService
     triage: TriageService
+    pharmacy: PharmacyService
 
     def domain_services(self) -> list[Any]:
         """Every domain service object, in declaration order."""

@@ -30,6 +30,7 @@ from services.kiosk import KioskConfig, KioskService
 from services.notify import NotifyConfig, NotifyService
 from services.reports import ReportsConfig, ReportsService
 from services.triage import TriageConfig, TriageService
+from services.pharmacy import PharmacyConfig, PharmacyService
 
 log = logging.getLogger("palm.startup")
 
@@ -68,6 +69,8 @@ def build_services(settings: Settings, client: AsyncMongoClient, http: httpx.Asy
         devices=DeviceService(db, clock, cipher),
         notify=NotifyService(db, clock, cipher, http, settings.section("notify", NotifyConfig),
                              development=settings.development),
+        pharmacy=PharmacyService(db, clock, cipher, signer,
+                                 settings.section("pharmacy", PharmacyConfig), settings.public_url),
         payment_gateway=gateway, wechatpay_sandbox=sandbox, billing=billing,
         login=None, patient_records=None,  # type: ignore[arg-type]  # built below: use identity/notify
         reports=None, kiosk=None,  # type: ignore[arg-type]  # built below: use identity/notify/audit
@@ -81,6 +84,7 @@ def build_services(settings: Settings, client: AsyncMongoClient, http: httpx.Asy
                                       settings.public_url, settings.hospital_name)
     services.kiosk = KioskService(db, clock, services.identity, services.reports, services.audit,
                                   settings.section("kiosk", KioskConfig), billing=services.billing)
+    services.pharmacy.wire(services)
     billing.identity, billing.notify, billing.audit = (services.identity, services.notify,
                                                        services.audit)
     return services
