@@ -22,7 +22,9 @@ from services.clock import Clock
 from services.crypto import FieldCipher, TokenSigner
 from services.identity import DeviceService, IdentityService, LoginService, RecordsService, StaffService
 from services.jobs import PeriodicTask
+from services.kiosk import KioskService
 from services.notify import NotifyService
+from services.reports import ReportsService
 from services.payment.gateway import PaymentGateway
 from services.payment.sandbox import SandboxWechatPay
 from services.registration import RegistrationService
@@ -48,6 +50,8 @@ class Services:
     notify: NotifyService        # outbox: SMS / WeChat / dev inbox (services/notify)
     login: LoginService          # SMS codes, WeChat login (services/identity/login.py)
     patient_records: RecordsService   # HIS card binding, patients' access log
+    reports: ReportsService      # 报告查询: LIS/PACS ingestion, patient reads, PDFs
+    kiosk: KioskService          # 自助机 sessions and prints
     payment_gateway: PaymentGateway
     wechatpay_sandbox: SandboxWechatPay | None   # development only
     billing: BillingService

@@ -13,10 +13,13 @@ from handlers import h5
 from handlers import health
 from handlers import identity
 from handlers import identity_pages
+from handlers import kiosk
 from handlers import notify_admin
 from handlers import registration
 from handlers import registration_pages
 from handlers import registration_staff
+from handlers import reports
+from handlers import reports_pages
 from handlers import triage
 from handlers import triage_admin
 from handlers import pharmacy
@@ -37,6 +40,9 @@ def all_routes(settings: Settings) -> list[Any]:
         *registration_staff.routes,
         *registration_pages.routes,
         *h5.routes,
+        *reports.routes,
+        *reports_pages.routes,
+        *kiosk.routes,
         *billing.routes,
         *billing_pages.routes,
         *triage.routes,

@@ -26,8 +26,10 @@ from services.identity import (
     DeviceService, IdentityConfig, IdentityService, LoginConfig, LoginService, RecordsService,
     StaffConfig, StaffService,
 )
+from services.kiosk import KioskConfig, KioskService
 from services.notify import NotifyConfig, NotifyService
 from services.registration import RegistrationConfig, RegistrationService
+from services.reports import ReportsConfig, ReportsService
 from services.triage import TriageConfig, TriageService
 from services.pharmacy import PharmacyConfig, PharmacyService
 
@@ -72,6 +74,7 @@ def build_services(settings: Settings, client: AsyncMongoClient, http: httpx.Asy
                                  settings.section("pharmacy", PharmacyConfig), settings.public_url),
         payment_gateway=gateway, wechatpay_sandbox=sandbox, billing=billing,
         login=None, patient_records=None,  # type: ignore[arg-type]  # built below: use identity/notify
+        reports=None, kiosk=None,  # type: ignore[arg-type]  # built below: use identity/notify/audit
         triage=TriageService(db, CatalogueService(db), clock, settings.section("triage", TriageConfig), ROOT),
         registration=RegistrationService(
             db, clock, signer, settings.section("registration", RegistrationConfig),
@@ -80,6 +83,11 @@ def build_services(settings: Settings, client: AsyncMongoClient, http: httpx.Asy
     services.login = LoginService(db, clock, cipher, signer, http, services.identity, services.notify,
                                   settings.section("identity", LoginConfig))
     services.patient_records = RecordsService(services.identity, services.audit)
+    services.reports = ReportsService(db, clock, cipher, signer, services.identity, services.notify,
+                                      services.audit, settings.section("reports", ReportsConfig),
+                                      settings.public_url, settings.hospital_name)
+    services.kiosk = KioskService(db, clock, services.identity, services.reports, services.audit,
+                                  settings.section("kiosk", KioskConfig), billing=services.billing)
     services.pharmacy.wire(services)
     billing.identity, billing.notify, billing.audit = (services.identity, services.notify,
                                                        services.audit)
