@@ -26,6 +26,7 @@ from services.notify import NotifyService
 from services.payment.gateway import PaymentGateway
 from services.payment.sandbox import SandboxWechatPay
 from services.triage import TriageService
+from services.registration import RegistrationService
 
 
 @dataclass
@@ -50,6 +51,7 @@ class Services:
     wechatpay_sandbox: SandboxWechatPay | None   # development only
     billing: BillingService
     triage: TriageService
+    registration: RegistrationService
 
     def domain_services(self) -> list[Any]:
         """Every domain service object, in declaration order."""

@@ -16,6 +16,9 @@ from handlers import identity_pages
 from handlers import notify_admin
 from handlers import triage
 from handlers import triage_admin
+from handlers import registration
+from handlers import registration_pages
+from handlers import registration_staff
 from server.settings import Settings
 
 
@@ -28,6 +31,9 @@ def all_routes(settings: Settings) -> list[Any]:
         *auth_api.routes,
         *identity_pages.routes,
         *notify_admin.routes,
+        *registration.routes,
+        *registration_staff.routes,
+        *registration_pages.routes,
         *h5.routes,
         *billing.routes,
         *billing_pages.routes,

@@ -28,6 +28,7 @@ from services.identity import (
 )
 from services.notify import NotifyConfig, NotifyService
 from services.triage import TriageConfig, TriageService
+from services.registration import RegistrationConfig, RegistrationService
 
 log = logging.getLogger("palm.startup")
 
@@ -69,12 +70,17 @@ def build_services(settings: Settings, client: AsyncMongoClient, http: httpx.Asy
         payment_gateway=gateway, wechatpay_sandbox=sandbox, billing=billing,
         login=None, patient_records=None,  # type: ignore[arg-type]  # built below: use identity/notify
         triage=TriageService(db, CatalogueService(db), clock, settings.section("triage", TriageConfig), ROOT),
+        registration=RegistrationService(
+            db, clock, signer, settings.section("registration", RegistrationConfig),
+            public_url=settings.public_url),
     )
     services.login = LoginService(db, clock, cipher, signer, http, services.identity, services.notify,
                                   settings.section("identity", LoginConfig))
     services.patient_records = RecordsService(services.identity, services.audit)
     billing.identity, billing.notify, billing.audit = (services.identity, services.notify,
                                                        services.audit)
+    services.registration.connect(patients=services.identity, notify=services.notify,
+                                  audit=services.audit)
     return services
 
 

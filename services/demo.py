@@ -6,16 +6,15 @@ twice (or on yesterday's data) changes nothing. Names are invented.
 
 from __future__ import annotations
 
-import hashlib
 from dataclasses import dataclass
 from datetime import date, time, timedelta
 from typing import Any
 
-from bson import ObjectId
 from pymongo.asynchronous.database import AsyncDatabase
 
 from services.catalogue import CatalogueService
-from services.clock import Clock, at_local, local_date
+from services.clock import Clock, at_local, format_local, local_date
+from services.registration.base import schedule_oid
 
 CAMPUSES = [
     ("main", "总院", "杭州市上城区解放路 88 号", "0571-87000000", True),
@@ -58,7 +57,11 @@ TITLES = [("主任医师", "expert"), ("副主任医师", "expert"), ("主治医
           ("住院医师", "general")]
 
 # Period name → (start, end) wall-clock times in Asia/Shanghai.
-PERIODS = {"morning": (time(8, 0), time(11, 30)), "afternoon": (time(13, 30), time(17, 0))}
+PERIODS = {"morning": (time(8, 0), time(11, 30)), "afternoon": (time(13, 30), time(17, 0)),
+           "evening": (time(18, 0), time(20, 0))}
+# Departments that also hold an evening clinic (晚间门诊) on weekdays.
+EVENING_DEPARTMENTS = {"IM-RESP", "SPEC-DERM", "WC-PED"}
+FEES = {"general": 1200, "expert": 3000, "special": 10000}
 
 
 @dataclass(frozen=True)
@@ -88,10 +91,6 @@ def demo_doctors() -> list[DemoDoctor]:
     return doctors
 
 
-def _oid_hex(*parts: str) -> str:
-    return hashlib.sha1("|".join(parts).encode()).hexdigest()[:24]
-
-
 async def seed_demo(db: AsyncDatabase, catalogue: CatalogueService, clock: Clock,
                     days: int = 7) -> dict[str, int]:
     """Upsert the demo group and schedules for today and the next `days` days."""
@@ -119,44 +118,56 @@ async def seed_demo(db: AsyncDatabase, catalogue: CatalogueService, clock: Clock
 
 async def _seed_schedules(db: AsyncDatabase, doctors: list[DemoDoctor], doctor_ids: dict,
                           dept_ids: dict, clock: Clock, days: int) -> int:
-    """Half-hour slots, capacity 5 (experts 3), one or two periods per doctor per day."""
+    """Half-hour slots, capacity 5 (experts 3, 特需 2), one or two periods per doctor per day.
+
+    Documents follow services/registration/base.py (schedules with denormalised doctor
+    and department names, clinic id, room, and their slots embedded).
+    """
     today = local_date(clock.now())
     have_schedules = {d["his_id"] async for d in db["schedules"].find({}, {"his_id": 1})}
-    have_slots = {d["key"] async for d in db["slots"].find({}, {"key": 1})}
-    schedules, slots = [], []
+    dept_names = {code: name for code, name, *_ in DEPARTMENTS}
+    schedules = []
     total = 0
     for offset in range(days + 1):
         day: date = today + timedelta(days=offset)
         for index, d in enumerate(doctors):
             # Each doctor works 2 periods out of the 14 of a week, spread over the days.
-            periods = [p for j, p in enumerate(PERIODS) if (index + offset + j) % 3 != 0]
+            periods = [p for j, p in enumerate(("morning", "afternoon"))
+                       if (index + offset + j) % 3 != 0]
+            if d.department_code in EVENING_DEPARTMENTS and index % 2 == 0 and day.weekday() < 5:
+                periods.append("evening")
             for period in periods:
                 total += 1
                 his_id = f"DEMO-{d.code}-{day.isoformat()}-{period}"
-                schedule_id = ObjectId(_oid_hex("schedule", his_id))
+                schedule_id = schedule_oid(his_id)
                 start_t, end_t = PERIODS[period]
-                if his_id not in have_schedules:
-                    schedules.append({
-                        "_id": schedule_id, "his_id": his_id, "doctor_id": doctor_ids[d.code],
-                        "department_id": dept_ids[d.department_code], "campus_code": d.campus_code,
-                        "date": day.isoformat(), "period": period, "type": d.schedule_type,
-                        "fee_fen": {"expert": 3000, "general": 1200}[d.schedule_type],
-                        "status": "open", "release_at": at_local(day - timedelta(days=7), time(7, 0)),
-                    })
-                capacity = 3 if d.schedule_type == "expert" else 5
-                slot_start = at_local(day, start_t)
-                end = at_local(day, end_t)
+                # 主任医师 hold a 特需 clinic on Saturday mornings
+                kind = "special" if (d.title == "主任医师" and day.weekday() == 5
+                                     and period == "morning") else d.schedule_type
+                if his_id in have_schedules:
+                    continue
+                capacity = {"expert": 3, "general": 5, "special": 2}[kind]
+                slots, slot_start, end = [], at_local(day, start_t), at_local(day, end_t)
                 while slot_start < end:
                     slot_end = min(slot_start + timedelta(minutes=30), end)
-                    slot_key = f"{his_id}-{slot_start.isoformat()}"
-                    if slot_key not in have_slots:
-                        slots.append({
-                            "_id": ObjectId(_oid_hex("slot", slot_key)), "key": slot_key,
-                            "schedule_id": schedule_id, "start": slot_start, "end": slot_end,
-                            "capacity": capacity, "remaining": capacity,
-                        })
+                    slots.append({"seq": len(slots) + 1, "key": format_local(slot_start, "%H:%M"),
+                                  "start": slot_start, "end": slot_end, "capacity": capacity,
+                                  "remaining": capacity, "issued": 0})
                     slot_start = slot_end
-    for collection, docs in (("schedules", schedules), ("slots", slots)):
-        for i in range(0, len(docs), 200):
-            await db[collection].insert_many(docs[i:i + 200], ordered=False)
+                schedules.append({
+                    "_id": schedule_id, "his_id": his_id, "doctor_id": doctor_ids[d.code],
+                    "doctor_name": d.name, "doctor_title": d.title,
+                    "department_id": dept_ids[d.department_code],
+                    "department_code": d.department_code,
+                    "department_name": dept_names[d.department_code],
+                    "campus_code": d.campus_code,
+                    "clinic_id": f"{d.campus_code}-{d.department_code}",
+                    "room": f"{dept_names[d.department_code]}诊区 {index % 9 + 1} 诊室",
+                    "date": day.isoformat(), "period": period, "type": kind,
+                    "fee_fen": FEES[kind], "status": "open",
+                    "release_at": at_local(day - timedelta(days=7), time(7, 0)),
+                    "created_at": clock.now(), "updated_at": clock.now(), "slots": slots,
+                })
+    for i in range(0, len(schedules), 200):
+        await db["schedules"].insert_many(schedules[i:i + 200], ordered=False)
     return total
