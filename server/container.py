@@ -27,6 +27,7 @@ from services.payment.gateway import PaymentGateway
 from services.payment.sandbox import SandboxWechatPay
 from services.triage import TriageService
 from services.registration import RegistrationService
+from services.pharmacy import PharmacyService
 
 
 @dataclass
@@ -52,6 +53,7 @@ class Services:
     billing: BillingService
     triage: TriageService
     registration: RegistrationService
+    pharmacy: PharmacyService
 
     def domain_services(self) -> list[Any]:
         """Every domain service object, in declaration order."""

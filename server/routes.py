@@ -19,6 +19,8 @@ from handlers import triage_admin
 from handlers import registration
 from handlers import registration_pages
 from handlers import registration_staff
+from handlers import pharmacy
+from handlers import pharmacy_pages
 from server.settings import Settings
 
 
@@ -39,6 +41,8 @@ def all_routes(settings: Settings) -> list[Any]:
         *billing_pages.routes,
         *triage.routes,
         *triage_admin.routes,
+        *pharmacy.routes,
+        *pharmacy_pages.routes,
     ]
     if settings.development:
         routes.extend(dev_routes())

@@ -29,6 +29,7 @@ from services.identity import (
 from services.notify import NotifyConfig, NotifyService
 from services.triage import TriageConfig, TriageService
 from services.registration import RegistrationConfig, RegistrationService
+from services.pharmacy import PharmacyConfig, PharmacyService
 
 log = logging.getLogger("palm.startup")
 
@@ -68,6 +69,8 @@ def build_services(settings: Settings, client: AsyncMongoClient, http: httpx.Asy
         notify=NotifyService(db, clock, cipher, http, settings.section("notify", NotifyConfig),
                              development=settings.development),
         payment_gateway=gateway, wechatpay_sandbox=sandbox, billing=billing,
+        pharmacy=PharmacyService(db, clock, cipher, signer,
+                                 settings.section("pharmacy", PharmacyConfig), settings.public_url),
         login=None, patient_records=None,  # type: ignore[arg-type]  # built below: use identity/notify
         triage=TriageService(db, CatalogueService(db), clock, settings.section("triage", TriageConfig), ROOT),
         registration=RegistrationService(
@@ -81,6 +84,7 @@ def build_services(settings: Settings, client: AsyncMongoClient, http: httpx.Asy
                                                        services.audit)
     services.registration.connect(patients=services.identity, notify=services.notify,
                                   audit=services.audit)
+    services.pharmacy.wire(services)
     return services
 
 
