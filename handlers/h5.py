@@ -22,6 +22,7 @@ H5_SERVICES: list[H5Service] = [
     H5Service("科室导航", "院区、科室与医生介绍", "/h5/departments", "🏥"),
     H5Service("我的就诊人", "添加本人及家人实名信息", "/h5/patients", "👪"),
     H5Service("就诊码", "就诊一码通，出示即可", "/h5/visit-code", "🔳"),
+    H5Service("报告查询", "检验、检查报告，异常项一目了然", "/h5/reports", "📋"),
     H5Service("我的", "账号与退出登录", "/h5/me", "👤"),
     H5Service("智能导诊", "说说哪里不舒服，帮您选科室", "/h5/triage", "🩺"),
     H5Service("门诊缴费", "待缴费用、缴费记录", "/h5/bills", "💳"),

@@ -38,7 +38,7 @@ def _demo_secret(services: Services, purpose: str) -> str:
 async def announce_lines(settings: Settings, services: Services) -> list[str]:
     """Extra start-up lines: in development, seed and print demo staff and a kiosk key."""
     if not settings.development:
-        return []
+        return _report_lines(settings)
     lines = ["", "  演示账号（仅开发环境，每次启动确保存在）"]
     for username, name, roles, label in DEMO_STAFF:
         password = _demo_secret(services, username)
@@ -53,6 +53,21 @@ async def announce_lines(settings: Settings, services: Services) -> list[str]:
     lines.append(f"  门诊缴费       {base}/h5/bills   (run.py demo-bill --phone 138… 造一张待缴账单)")
     lines.append(f"  支付沙箱       {base}/sandbox/wechatpay   对账 {base}/admin/billing/reconciliation")
     lines.append(f"  代煎工作站 {settings.public_url}/pharmacy/station（药师账号见上；演示药袋: run.py demo-pharmacy）")
+    return lines + _report_lines(settings)
+
+
+def _report_lines(settings: Settings) -> list[str]:
+    """The kiosk page and, if the CJK font for printed reports is missing, how to install it."""
+    from pathlib import Path
+
+    from services.reports import ReportsConfig
+
+    lines = [f"  自助机页面     {settings.public_url}/kiosk （用上面的设备编号与密钥完成设置）"
+             ] if settings.development else []
+    font = settings.section("reports", ReportsConfig).pdf_font
+    if not Path(font).exists():
+        lines.append(f"  ⚠ 打印字体缺失 {font}: 报告打印将返回 503 pdf_font_missing；"
+                     "run scripts/system-deps.sh (fonts-noto-cjk)")
     return lines
 
 

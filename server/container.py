@@ -22,9 +22,11 @@ from services.clock import Clock
 from services.crypto import FieldCipher, TokenSigner
 from services.identity import DeviceService, IdentityService, LoginService, RecordsService, StaffService
 from services.jobs import PeriodicTask
+from services.kiosk import KioskService
 from services.notify import NotifyService
 from services.payment.gateway import PaymentGateway
 from services.payment.sandbox import SandboxWechatPay
+from services.reports import ReportsService
 from services.triage import TriageService
 from services.registration import RegistrationService
 from services.pharmacy import PharmacyService
@@ -51,6 +53,8 @@ class Services:
     payment_gateway: PaymentGateway
     wechatpay_sandbox: SandboxWechatPay | None   # development only
     billing: BillingService
+    reports: ReportsService      # 报告查询: LIS/PACS ingestion, patient reads, PDFs
+    kiosk: KioskService          # 自助机 sessions and prints
     triage: TriageService
     registration: RegistrationService
     pharmacy: PharmacyService

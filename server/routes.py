@@ -13,7 +13,10 @@ from handlers import h5
 from handlers import health
 from handlers import identity
 from handlers import identity_pages
+from handlers import kiosk
 from handlers import notify_admin
+from handlers import reports
+from handlers import reports_pages
 from handlers import triage
 from handlers import triage_admin
 from handlers import registration
@@ -39,6 +42,9 @@ def all_routes(settings: Settings) -> list[Any]:
         *h5.routes,
         *billing.routes,
         *billing_pages.routes,
+        *reports.routes,
+        *reports_pages.routes,
+        *kiosk.routes,
         *triage.routes,
         *triage_admin.routes,
         *pharmacy.routes,

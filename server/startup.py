@@ -26,7 +26,9 @@ from services.identity import (
     DeviceService, IdentityConfig, IdentityService, LoginConfig, LoginService, RecordsService,
     StaffConfig, StaffService,
 )
+from services.kiosk import KioskConfig, KioskService
 from services.notify import NotifyConfig, NotifyService
+from services.reports import ReportsConfig, ReportsService
 from services.triage import TriageConfig, TriageService
 from services.registration import RegistrationConfig, RegistrationService
 from services.pharmacy import PharmacyConfig, PharmacyService
@@ -72,6 +74,7 @@ def build_services(settings: Settings, client: AsyncMongoClient, http: httpx.Asy
         pharmacy=PharmacyService(db, clock, cipher, signer,
                                  settings.section("pharmacy", PharmacyConfig), settings.public_url),
         login=None, patient_records=None,  # type: ignore[arg-type]  # built below: use identity/notify
+        reports=None, kiosk=None,  # type: ignore[arg-type]  # built below: use identity/notify/audit
         triage=TriageService(db, CatalogueService(db), clock, settings.section("triage", TriageConfig), ROOT),
         registration=RegistrationService(
             db, clock, signer, settings.section("registration", RegistrationConfig),
@@ -85,6 +88,11 @@ def build_services(settings: Settings, client: AsyncMongoClient, http: httpx.Asy
     services.registration.connect(patients=services.identity, notify=services.notify,
                                   audit=services.audit)
     services.pharmacy.wire(services)
+    services.reports = ReportsService(db, clock, cipher, signer, services.identity, services.notify,
+                                      services.audit, settings.section("reports", ReportsConfig),
+                                      settings.public_url, settings.hospital_name)
+    services.kiosk = KioskService(db, clock, services.identity, services.reports, services.audit,
+                                  settings.section("kiosk", KioskConfig))
     return services
 
 

@@ -31,6 +31,11 @@ ACTION_LABELS = {
     "visit_code.resolve": "扫描就诊码识别身份",
     "his.bind_card": "绑定就诊卡",
     "patient.read": "查看就诊人信息",
+    "kiosk.open_session": "自助机识别身份并列出报告",
+    "kiosk.list_reports": "自助机查询报告",
+    "kiosk.print_report": "自助机打印报告",
+    "report.export_fhir": "医院信息系统导出报告",
+    "report.print_history": "工作人员查看报告打印记录",
 }
 
 
