@@ -36,11 +36,17 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bson import ObjectId  # noqa: E402
-from pymongo import AsyncMongoClient  # noqa: E402
+from bson import ObjectId
+from pymongo import AsyncMongoClient
 
-from bench.common import (  # noqa: E402
-    app_processes, hammer, private_database, ratio, report, time_ops, tornado_ceiling,
+from bench.common import (
+    app_processes,
+    hammer,
+    private_database,
+    ratio,
+    report,
+    time_ops,
+    tornado_ceiling,
 )
 
 PATIENTS, REPORTS, BAGS = 24, 4, 24
@@ -73,6 +79,7 @@ async def seed(uri: str, var_dir: str) -> dict:
     from server.startup import running
     from services.actors import Actor
     from services.demo import seed_demo
+    from services.errors import DomainError
     from services.identity.idcard import make_id_card
     from services.identity.patients import PatientIn
     from services.pharmacy.models import PrescriptionIn
@@ -116,8 +123,8 @@ async def seed(uri: str, var_dir: str) -> dict:
                 try:
                     appointment = (await services.registration.book(account_id, patient.id, slot)).id
                     break
-                except Exception:  # noqa: BLE001 - a full/closed slot: try the next
-                    continue
+                except DomainError:   # a full or closed slot: try the next one
+                    appointment = None
             people.append({"token": token, "patient_id": patient.id, "reports": report_ids,
                            "appointment": appointment})
         for i in range(BAGS):
