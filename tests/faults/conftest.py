@@ -1,0 +1,3 @@
+"""Fault tests reuse the notify engineer's provider fakes and wiring (tests/notify)."""
+
+from tests.notify.conftest import fresh, wired  # noqa: F401  (fixtures)
