@@ -21,7 +21,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench.common import hammer, private_database, ratio, report  # noqa: E402
+from bench.common import hammer, private_database, ratio, report
 
 PATIENTS, REPORTS, BILLS, CONCURRENCY = 40, 6, 120, 16
 PROFILE = "--profile" in sys.argv
@@ -30,7 +30,12 @@ PROFILE = "--profile" in sys.argv
 def seed(app):
     from services.demo import seed_demo
     from services.reports import HisReportIn
-    from tests.billing.helpers import pay_at_cashier_quietly, push_bill, signed_callback, start_payment
+    from tests.billing.helpers import (
+        pay_at_cashier_quietly,
+        push_bill,
+        signed_callback,
+        start_payment,
+    )
     from tests.registration import test_contention as contention
     from tests.registration.helpers import add_schedule
     from tests.support import device_client, patient_client
@@ -80,8 +85,6 @@ def paths(world):
 
 
 def main() -> None:
-    from pyinstrument import Profiler
-
     from tests import harness
 
     with private_database() as database, tempfile.TemporaryDirectory() as var:
@@ -92,6 +95,10 @@ def main() -> None:
             for name, (request, total) in paths(world).items():
                 profiler = None
                 if PROFILE and name != "GET /healthz":
+                    from pyinstrument import (
+                        Profiler,  # dev dependency (requirements-dev.txt)
+                    )
+
                     async def start():
                         p = Profiler(interval=0.0005, async_mode="disabled")
                         p.start()

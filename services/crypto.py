@@ -18,9 +18,9 @@ import time
 import unicodedata
 from typing import Any, Mapping
 
+from Crypto.Random import get_random_bytes
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
-from Crypto.Random import get_random_bytes
 
 
 def _b64(raw: bytes) -> str:

@@ -8,6 +8,7 @@ transitions. Nothing lost, nothing doubled."""
 from __future__ import annotations
 
 import asyncio
+import itertools
 import os
 import signal
 from collections import Counter
@@ -166,6 +167,6 @@ def test_killed_app_process_leaves_no_half_written_state(seeded_app, tmp_path):
     for doc in app.db.prescriptions.find({"rx_no": {"$regex": "^KILL"}}):
         steps = [step["stage"] for step in sorted(doc["history"], key=lambda s: s["n"])]
         assert steps[-1] == doc["stage"] == "soaking", (doc["rx_no"], steps)
-        assert all(b in TRANSITIONS["pharmacy"][a] for a, b in zip(steps, steps[1:])), steps
+        assert all(b in TRANSITIONS["pharmacy"][a] for a, b in itertools.pairwise(steps)), steps
         assert [s["n"] for s in sorted(doc["history"], key=lambda s: s["n"])] == list(
             range(1, len(steps) + 1)) and doc["step_n"] == len(steps)

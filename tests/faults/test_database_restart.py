@@ -15,11 +15,11 @@ import pytest
 from bson import ObjectId
 
 from server.embedded_db import EmbeddedDatabase, free_port
-from tests.faults.checks import assert_slots_consistent
 from tests import harness
+from tests.faults.checks import assert_slots_consistent
 from tests.harness import AppUnderTest
-from tests.registration.helpers import add_schedule
 from tests.registration import test_contention as contention
+from tests.registration.helpers import add_schedule
 
 pytestmark = pytest.mark.slow
 PATIENTS, SLOTS, CAPACITY = 90, 3, 12          # 90 patients on 36 places
