@@ -109,7 +109,9 @@ def main() -> None:
                     async def stop(p=profiler):
                         p.stop()
                     app.call(stop())
-                    print(f"==== profile: {name}")
+                    session = profiler.last_session
+                    cpu_ms = session.cpu_time * 1000 / max(1, stats.count) if session else 0.0
+                    print(f"==== profile: {name}: process CPU {cpu_ms:.2f} ms/request (app + load client)")
                     print(profiler.output_text(unicode=True, flat=True)[:6000], flush=True)
                 results[name] = stats
             base = results["GET /healthz"]
