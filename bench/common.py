@@ -21,10 +21,11 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Awaitable, Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, Awaitable, Callable, Iterator
+from typing import Any
 
 import httpx
 
@@ -148,7 +149,8 @@ def wait_until_up(url: str, process: subprocess.Popen | None = None, timeout: fl
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if process is not None and process.poll() is not None:
-            raise RuntimeError(f"server exited: {process.stderr.read().decode()[-2000:] if process.stderr else ''}")
+            output = process.stderr.read().decode()[-2000:] if process.stderr else ""
+            raise RuntimeError(f"server exited: {output}")
         try:
             if httpx.get(url + "/healthz", timeout=1.0).status_code == 200:
                 return
@@ -182,7 +184,8 @@ def report(scenario: str, stats: Stats, **ratios: float) -> None:
     summary = stats.summary()
     extra = "  ".join(f"{k}={v:.3f}" for k, v in ratios.items())
     print(f"  {scenario:<18} {stats.name:<32} {summary['rps']:>9.1f}/s  p50 {summary['p50_ms']:>7.2f}ms"
-          f"  p95 {summary['p95_ms']:>7.2f}ms  p99 {summary['p99_ms']:>7.2f}ms  errors {stats.errors}  {extra}",
+          f"  p95 {summary['p95_ms']:>7.2f}ms  p99 {summary['p99_ms']:>7.2f}ms"
+          f"  errors {stats.errors}  {extra}",
           flush=True)
     print("BENCH " + json.dumps({"scenario": scenario, **summary,
                                  **{k: round(v, 4) for k, v in ratios.items()}}), flush=True)

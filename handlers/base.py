@@ -19,9 +19,10 @@ import json
 import logging
 import time
 import uuid
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import date, datetime
-from typing import TYPE_CHECKING, Any, Awaitable, Callable, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 import tornado.web
 from bson import ObjectId
@@ -208,8 +209,6 @@ class BaseHandler(tornado.web.RequestHandler):
     def initialize(self, **kwargs: Any) -> None:
         self.actor = Actor.anonymous()
         self._started = time.perf_counter()
-        # set again in prepare(); errors raised before prepare (unsupported methods) need one too
-        self._request_id = uuid.uuid4().hex
 
     @property
     def services(self) -> "Services":
@@ -217,17 +216,22 @@ class BaseHandler(tornado.web.RequestHandler):
 
     @property
     def request_id(self) -> str:
-        return self._request_id
+        """The caller's X-Request-Id when well-formed, else a new one; fixed per request."""
+        # Lazy, because Tornado can fail a request before prepare() runs (undecodable
+        # path, unsupported method) and send_error() clears the headers set so far.
+        rid = self.__dict__.get("_request_id")
+        if rid is None:
+            incoming = self.request.headers.get(REQUEST_ID_HEADER, "")
+            rid = self._request_id = incoming if _safe_request_id(incoming) else uuid.uuid4().hex
+        return rid
 
     def prepare(self) -> None:
-        incoming = self.request.headers.get(REQUEST_ID_HEADER, "")
-        self._request_id = incoming if _safe_request_id(incoming) else uuid.uuid4().hex
-        logs.request_id.set(self._request_id)
-        self.set_header(REQUEST_ID_HEADER, self._request_id)
+        logs.request_id.set(self.request_id)
 
     def set_default_headers(self) -> None:
         for name, value in SECURITY_HEADERS.items():
             self.set_header(name, value)
+        self.set_header(REQUEST_ID_HEADER, self.request_id)
         if not self.settings.get("development", True):
             self.set_header("Strict-Transport-Security", "max-age=31536000; includeSubDomains")
 
@@ -262,11 +266,11 @@ class ApiHandler(BaseHandler):
             data = json.loads(raw)
         except (ValueError, UnicodeDecodeError) as error:
             raise InvalidRequest(message="请求内容不是有效的 JSON", details=[
-                {"field": "(body)", "type": "json_invalid", "message": str(error)[:200]}])
+                {"field": "(body)", "type": "json_invalid", "message": str(error)[:200]}]) from None
         try:
             return model.model_validate(data)
         except ValidationError as error:
-            raise InvalidRequest(details=field_errors(error))
+            raise InvalidRequest(details=field_errors(error)) from None
 
     def parse_query[M: BaseModel](self, model: type[M]) -> M:
         data: dict[str, Any] = {}
@@ -276,7 +280,7 @@ class ApiHandler(BaseHandler):
         try:
             return model.model_validate(data)
         except ValidationError as error:
-            raise InvalidRequest(details=field_errors(error))
+            raise InvalidRequest(details=field_errors(error)) from None
 
     def send_json(self, payload: Any, status: int = 200) -> None:
         self.set_status(status)
@@ -309,7 +313,7 @@ class ApiHandler(BaseHandler):
         if status_code >= 500:
             code, message = "internal_error", "系统出了点问题，请稍后再试"
         self.send_json({"error": {"code": code, "message": message,
-                                  "details": {"request_id": self._request_id}}}, status_code)
+                                  "details": {"request_id": self.request_id}}}, status_code)
 
     def log_exception(self, typ: Any, value: Any, tb: Any) -> None:
         if isinstance(value, (DomainError, tornado.web.HTTPError)) and not (
@@ -332,6 +336,8 @@ class PageHandler(BaseHandler):
 
     def write_error(self, status_code: int, **kwargs: Any) -> None:
         exc = kwargs.get("exc_info", (None, None, None))[1]
+        if isinstance(exc, ConnectionFailure):
+            exc = DatabaseUnavailable()
         if isinstance(exc, NotFound) or status_code == 404:
             status_code, message = 404, "页面不存在或已失效"
         elif isinstance(exc, DomainError):
@@ -342,9 +348,12 @@ class PageHandler(BaseHandler):
             message = "请求无法处理"
         self.set_status(status_code)
         self.render("error.html", status_code=status_code, message=message,
-                    request_id=self._request_id)
+                    request_id=self.request_id)
 
     def log_exception(self, typ: Any, value: Any, tb: Any) -> None:
+        if isinstance(value, ConnectionFailure):
+            log.warning("database unreachable: %s", type(value).__name__)
+            return
         if isinstance(value, DomainError) or (
                 isinstance(value, tornado.web.HTTPError) and value.status_code < 500):
             return
@@ -359,7 +368,7 @@ class NotFoundHandler(ApiHandler):
         if not self.request.path.startswith(("/api", "/callbacks")):
             self.set_status(404)
             self.render("error.html", status_code=404, message="页面不存在或已失效",
-                        request_id=self._request_id, hospital_name=self.settings["hospital_name"],
+                        request_id=self.request_id, hospital_name=self.settings["hospital_name"],
                         development=self.settings.get("development", False), page_title="")
             return
         raise tornado.web.HTTPError(404)

@@ -25,8 +25,8 @@ H5_SERVICES: list[H5Service] = [
     H5Service("报告查询", "检验、检查报告，异常项一目了然", "/h5/reports", "📋"),
     H5Service("我的", "账号与退出登录", "/h5/me", "👤"),
     H5Service("智能导诊", "说说哪里不舒服，帮您选科室", "/h5/triage", "🩺"),
-    H5Service("门诊缴费", "待缴费用、缴费记录", "/h5/bills", "💳"),
     H5Service("中药代煎", "代煎进度、取药与快递", "/h5/decoction", "🌿"),
+    H5Service("门诊缴费", "待缴费用、缴费记录", "/h5/bills", "💳"),
 ]
 
 

@@ -1,11 +1,13 @@
 #!/usr/bin/env bash
 # Debian packages the test suite needs: headless Chromium (page tests), poppler-utils
-# (pdftoppm, to rasterise printed reports) and CJK fonts (Chinese text in PDFs and screenshots).
+# (pdftoppm, to rasterise printed reports), CJK fonts (Chinese text in PDFs and screenshots) and
+# an emoji font (the H5 service tiles use emoji icons, as phones render them).
 set -euo pipefail
 need=()
 command -v chromium >/dev/null 2>&1 || need+=(chromium)
 command -v pdftoppm >/dev/null 2>&1 || need+=(poppler-utils)
 [ -e /usr/share/fonts/opentype/noto/NotoSansCJK-Regular.ttc ] || need+=(fonts-noto-cjk)
+[ -e /usr/share/fonts/truetype/noto/NotoColorEmoji.ttf ] || need+=(fonts-noto-color-emoji)
 if [ ${#need[@]} -eq 0 ]; then exit 0; fi
 echo "installing Debian packages: ${need[*]}"
 SUDO=""

@@ -5,18 +5,29 @@ from __future__ import annotations
 from pathlib import Path
 
 import tornado.web
+from tornado import httputil
 
-from handlers.base import NotFoundHandler
+from handlers.base import SECURITY_HEADERS, NotFoundHandler
 from server import logs
+from server.body_limit import BodyLimitDelegate
 from server.container import Services
 from server.routes import all_routes
 
 ROOT = Path(__file__).resolve().parent.parent
 
 
+class PalmApplication(tornado.web.Application):
+    """Tornado's Application with the request body limit enforced before routing."""
+
+    def start_request(self, server_conn: object,
+                      request_conn: httputil.HTTPConnection) -> httputil.HTTPMessageDelegate:
+        return BodyLimitDelegate(super().start_request(server_conn, request_conn), request_conn,
+                                 self.settings["max_body_bytes"], SECURITY_HEADERS)
+
+
 def make_app(services: Services) -> tornado.web.Application:
     settings = services.settings
-    return tornado.web.Application(
+    return PalmApplication(
         all_routes(settings),
         services=services,
         template_path=str(ROOT / "templates"),

@@ -9,8 +9,9 @@ import logging
 import os
 import signal
 import sys
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 from server import logs
 from server.embedded_db import EmbeddedDatabase, PortInUse, serve_forever
@@ -74,9 +75,18 @@ def main(argv: list[str] | None = None) -> int:
 
 
 @contextlib.contextmanager
-def embedded_database(settings: Settings):
-    """Start the embedded database when no MONGODB_URI is set; stop it on exit."""
+def embedded_database(settings: Settings, reuse_running: bool = False):
+    """Start the embedded database when no MONGODB_URI is set; stop it on exit.
+
+    With `reuse_running` (seed-demo, worker, domain commands), a database already
+    answering on PALM_DB_PORT (e.g. the one `make run` started) is used instead: a
+    second process on the same SQLite file is exactly what must not happen.
+    """
     if not settings.embedded_db:
+        yield None
+        return
+    if reuse_running and _answers(settings.database_uri):
+        print(f"using the running database at {settings.database_uri}", file=sys.stderr)
         yield None
         return
     settings.var_dir.mkdir(parents=True, exist_ok=True)
@@ -89,9 +99,21 @@ def embedded_database(settings: Settings):
         database.stop()
 
 
+def _answers(uri: str) -> bool:
+    from pymongo import MongoClient
+    from pymongo.errors import PyMongoError
+
+    try:
+        with MongoClient(uri, serverSelectionTimeoutMS=1000) as client:
+            client.admin.command("ping")
+    except PyMongoError:
+        return False
+    return True
+
+
 def _with_database(settings: Settings, body: Callable[[], Any]) -> int:
     try:
-        with embedded_database(settings):
+        with embedded_database(settings, reuse_running=True):
             result = body()
     except PortInUse as error:
         print(error, file=sys.stderr)
@@ -113,13 +135,15 @@ def cmd_serve(settings: Settings, args: argparse.Namespace) -> int:
         with embedded_database(settings):
             sockets = tornado.netutil.bind_sockets(settings.http.port, settings.http.host)
             if processes > 1:
+                supervisor = os.getpid()
                 tornado.process.fork_processes(processes, max_restarts=100)
                 # each child: only the first runs the in-process worker, to keep jobs calm
                 run_worker = not args.no_worker and tornado.process.task_id() == 0
             else:
                 run_worker = not args.no_worker
             asyncio.run(_serve(settings, sockets, run_worker, announce=(
-                processes == 1 or tornado.process.task_id() == 0)))
+                processes == 1 or tornado.process.task_id() == 0),
+                parent_pid=supervisor if processes > 1 else None))
             if processes > 1:
                 os._exit(0)  # a forked child: the parent owns the database and its shutdown
     except PortInUse as error:
@@ -140,7 +164,8 @@ def _interrupt(*_: object) -> None:
     raise KeyboardInterrupt
 
 
-async def _serve(settings: Settings, sockets: list, run_worker: bool, announce: bool) -> None:
+async def _serve(settings: Settings, sockets: list, run_worker: bool, announce: bool,
+                 parent_pid: int | None = None) -> None:
     import tornado.httpserver
 
     from server.app import make_app
@@ -158,17 +183,28 @@ async def _serve(settings: Settings, sockets: list, run_worker: bool, announce: 
         worker = Worker(services.background_tasks()) if run_worker else None
         if worker:
             worker.start()
-        if announce:
-            await _announce(settings, services)
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
-        for sig in (signal.SIGINT, signal.SIGTERM):
+        for sig in (signal.SIGINT, signal.SIGTERM):  # before announcing: Ctrl-C may follow at once
             loop.add_signal_handler(sig, stop.set)
+        if announce:
+            await _announce(settings, services)
+        watcher = asyncio.create_task(_watch_parent(parent_pid, stop)) if parent_pid else None
         await stop.wait()
+        if watcher:
+            watcher.cancel()
         server.stop()
         if worker:
             await worker.stop()
         await server.close_all_connections()
+
+
+async def _watch_parent(parent_pid: int, stop: asyncio.Event) -> None:
+    """A forked app process stops when its supervisor is gone (e.g. SIGTERM to it alone)."""
+    while os.getppid() == parent_pid:
+        await asyncio.sleep(1.0)
+    log.warning("supervisor %s is gone; this app process stops", parent_pid)
+    stop.set()
 
 
 async def _announce(settings: Settings, services: Any) -> None:
@@ -179,7 +215,8 @@ async def _announce(settings: Settings, services: Any) -> None:
         f"  患者端 H5      {base}/h5/",
         f"  API 文档       {base}/api/docs",
         f"  健康检查       {base}/healthz   {base}/readyz   {base}/metrics",
-        f"  数据库         {'嵌入式 ' + settings.database_uri if settings.embedded_db else '外部 MONGODB_URI'}",
+        "  数据库         " + (f"嵌入式 {settings.database_uri}" if settings.embedded_db
+                                 else "外部 MONGODB_URI"),
     ]
     from server.commands import announce_lines
     lines.extend(await announce_lines(settings, services))
@@ -194,11 +231,11 @@ async def _worker(settings: Settings) -> int:
     async with running(settings) as services:
         worker = Worker(services.background_tasks())
         worker.start()
-        print(f"worker running {len(worker.tasks)} tasks; Ctrl-C stops", flush=True)
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(sig, stop.set)
+        print(f"worker running {len(worker.tasks)} tasks; Ctrl-C stops", flush=True)
         await stop.wait()
         await worker.stop()
     return 0

@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextvars
 import json
 import logging
+import os
 import re
 import sys
 from datetime import UTC, datetime
@@ -36,12 +37,14 @@ class JsonFormatter(logging.Formatter):
             "ts": datetime.fromtimestamp(record.created, UTC).isoformat(timespec="milliseconds"),
             "level": record.levelname,
             "logger": record.name,
+            "pid": os.getpid(),
             "request_id": request_id.get(),
             "msg": redact(record.getMessage()),
         }
         for key in ("route", "status", "method", "duration_ms", "path", "event"):
             if hasattr(record, key):
-                entry[key] = getattr(record, key)
+                value = getattr(record, key)
+                entry[key] = redact(value) if isinstance(value, str) else value
         if record.exc_info:
             entry["exc"] = redact(self.formatException(record.exc_info))
         return json.dumps(entry, ensure_ascii=False)
@@ -61,6 +64,8 @@ def configure(level: str = "INFO", stream=None) -> None:
 def log_request(handler) -> None:
     """Tornado's log_function: one structured line per request, path without query."""
     status = handler.get_status()
+    # A request can fail before prepare() set the id (e.g. an undecodable path).
+    request_id.set(getattr(handler, "request_id", None) or request_id.get())
     level = logging.INFO if status < 400 else logging.WARNING if status < 500 else logging.ERROR
     duration_ms = round(1000.0 * handler.request.request_time(), 1)
     logging.getLogger("palm.access").log(

@@ -15,9 +15,9 @@ import base64
 import json
 import os
 import secrets as pysecrets
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Mapping
 
 
 @dataclass(frozen=True)

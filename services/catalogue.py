@@ -113,7 +113,8 @@ class CatalogueService:
                 for doc in docs if not doc.get("parent_id")]
 
     async def get_department(self, department_id: str) -> DepartmentOut:
-        doc = await self.departments.find_one({"_id": parse_object_id(department_id, "department_not_found", "未找到该科室")})
+        oid = parse_object_id(department_id, "department_not_found", "未找到该科室")
+        doc = await self.departments.find_one({"_id": oid})
         if doc is None:
             raise NotFound("department_not_found", "未找到该科室")
         return _department(doc)
@@ -134,7 +135,8 @@ class CatalogueService:
         return [_doctor(d) for d in docs]
 
     async def get_doctor(self, doctor_id: str) -> DoctorOut:
-        doc = await self.doctors.find_one({"_id": parse_object_id(doctor_id, "doctor_not_found", "未找到该医生")})
+        oid = parse_object_id(doctor_id, "doctor_not_found", "未找到该医生")
+        doc = await self.doctors.find_one({"_id": oid})
         if doc is None:
             raise NotFound("doctor_not_found", "未找到该医生")
         return _doctor(doc)

@@ -16,7 +16,8 @@ import hmac
 import json
 import time
 import unicodedata
-from typing import Any, Mapping
+from collections.abc import Mapping
+from typing import Any
 
 from Crypto.Random import get_random_bytes
 from cryptography.exceptions import InvalidTag

@@ -101,7 +101,8 @@ class KeyRotation:
         report = RotationReport()
         for name in collections or await self.collections():
             collection = self.db[name]
-            async for doc in collection.find({}):
+            async for found in collection.find({}):
+                doc: dict[str, Any] | None = found
                 for _attempt in range(3):
                     done = await self._rotate_document(name, doc, report)
                     if done:

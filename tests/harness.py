@@ -11,10 +11,11 @@ from __future__ import annotations
 import asyncio
 import threading
 import uuid
+from collections.abc import Awaitable, Callable, Mapping
 from concurrent.futures import Future
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, Awaitable, Callable, Mapping
+from typing import Any
 
 import httpx
 import tornado.httpserver
@@ -38,6 +39,9 @@ def test_settings(mongodb_uri: str, var_dir: Path, db_name: str,
                                   "PALM_VAR_DIR": str(var_dir), "PALM_DB_NAME": db_name,
                                   "PALM_LOG_LEVEL": "WARNING"})
     return base.with_overrides({"http.port": 0, **(overrides or {})})
+
+
+test_settings.__test__ = False  # type: ignore[attr-defined]  # not a test when imported by one
 
 
 class AppUnderTest:

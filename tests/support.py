@@ -8,8 +8,8 @@ from __future__ import annotations
 
 import itertools
 import secrets
+from collections.abc import Callable, Generator
 from datetime import date
-from typing import Callable, Generator
 
 import httpx
 
@@ -77,7 +77,7 @@ class DeviceAuth(httpx.Auth):
     def __init__(self, key_id: str, secret: str, now: Callable[[], float]):
         self.key_id, self.secret, self.now = key_id, secret, now
 
-    def auth_flow(self, request: httpx.Request) -> Generator[httpx.Request, httpx.Response, None]:
+    def auth_flow(self, request: httpx.Request) -> Generator[httpx.Request, httpx.Response]:
         timestamp = str(int(self.now()))
         nonce = secrets.token_hex(12)
         path = request.url.raw_path.decode("ascii")

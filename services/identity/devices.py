@@ -14,8 +14,9 @@ import base64
 import hashlib
 import hmac
 import secrets
+from collections.abc import Mapping
 from datetime import timedelta
-from typing import Any, Literal, Mapping
+from typing import Any, Literal
 
 from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import DuplicateKeyError

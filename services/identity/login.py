@@ -120,8 +120,8 @@ class LoginService:
     async def _store_code(self, bidx: str, code: str, now: datetime) -> None:
         """Replace the phone's code if its minute and day limits allow (one conditional update)."""
         day = local(now).date().isoformat()
-        gap_passed = {"$or": [{"last_sent_at": None},
-                              {"last_sent_at": {"$lte": now - timedelta(seconds=self.config.sms_resend_seconds)}}]}
+        resend_after = now - timedelta(seconds=self.config.sms_resend_seconds)
+        gap_passed = {"$or": [{"last_sent_at": None}, {"last_sent_at": {"$lte": resend_after}}]}
         fresh = {"code_hash": self._code_hash(bidx, code), "failures": 0, "last_sent_at": now,
                  "expires_at": now + timedelta(minutes=self.config.sms_code_minutes),
                  "purge_at": now + timedelta(days=2)}
@@ -170,8 +170,9 @@ class LoginService:
             raise BusinessRuleViolation("code_expired", "验证码已失效，请重新获取")
         left = self.config.sms_code_max_failures - wrong["failures"]
         if left <= 0:
-            await self.codes.update_one({"_id": bidx, "failures": {"$gte": self.config.sms_code_max_failures}},
-                                        {"$set": {"code_hash": None}})
+            await self.codes.update_one(
+                {"_id": bidx, "failures": {"$gte": self.config.sms_code_max_failures}},
+                {"$set": {"code_hash": None}})
             raise BusinessRuleViolation("code_invalid", "验证码错误次数过多，已失效，请重新获取",
                                         details={"attempts_left": 0})
         raise BusinessRuleViolation("code_invalid", f"验证码不正确，还可以再试 {left} 次",

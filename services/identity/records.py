@@ -86,5 +86,6 @@ class RecordsService:
 def _entry(entry: dict[str, Any]) -> AccessLogEntry:
     at: datetime = entry["at"]
     action = entry.get("action", "")
-    return AccessLogEntry(at=format_local(at, "%Y-%m-%d %H:%M"), who=entry.get("actor_label") or "医院工作人员",
+    return AccessLogEntry(at=format_local(at, "%Y-%m-%d %H:%M"),
+                          who=entry.get("actor_label") or "医院工作人员",
                           action=ACTION_LABELS.get(action, "访问就诊信息"), details=None)

@@ -38,5 +38,7 @@ def state_key(prescription_id: ObjectId, stage: str, version: int) -> str:
 def field_of(obj: Any, name: str) -> Any:
     """A field of a bill whether it is a mapping or an object."""
     if isinstance(obj, Mapping):
+        if name == "id" and "id" not in obj:
+            return obj.get("_id")      # billing hands listeners its stored document
         return obj.get(name)
     return getattr(obj, name, None)

@@ -75,7 +75,8 @@ class FakeWechat:
                     self.wfile.write("参数错误".encode())
                     return
                 code = fake.issue_code(appid, fake.current_user)
-                target = query["redirect_uri"] + "?" + urlencode({"code": code, "state": query.get("state", "")})
+                target = query["redirect_uri"] + "?" + urlencode(
+                    {"code": code, "state": query.get("state", "")})
                 self.send_response(302)
                 self.send_header("Location", target)
                 self.end_headers()

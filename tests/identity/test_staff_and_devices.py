@@ -16,14 +16,17 @@ def test_staff_login_and_me(app):
 def test_wrong_passwords_lock_the_account(app):
     app.call(lambda s: s.staff.create_staff("locky", "锁定测试", ["doctor"], "correct-horse-1"))
     for _ in range(5):
-        r = httpx.post(f"{app.url}/api/v1/staff/login", json={"username": "locky", "password": "wrong-guess!"})
+        r = httpx.post(f"{app.url}/api/v1/staff/login",
+                       json={"username": "locky", "password": "wrong-guess!"})
         assert r.status_code == 401
-    locked = httpx.post(f"{app.url}/api/v1/staff/login", json={"username": "locky", "password": "correct-horse-1"})
+    locked = httpx.post(f"{app.url}/api/v1/staff/login",
+                        json={"username": "locky", "password": "correct-horse-1"})
     assert locked.status_code == 429 and locked.json()["error"]["code"] == "account_locked"
     assert int(locked.headers["Retry-After"]) > 0
     app.clock.advance(minutes=16)
     try:
-        ok = httpx.post(f"{app.url}/api/v1/staff/login", json={"username": "locky", "password": "correct-horse-1"})
+        ok = httpx.post(f"{app.url}/api/v1/staff/login",
+                        json={"username": "locky", "password": "correct-horse-1"})
         assert ok.status_code == 200
     finally:
         app.clock.advance(minutes=-16)

@@ -63,7 +63,7 @@ def clients(app):
 def test_every_endpoint_declares_a_known_policy(app):
     ops = operations(app)
     assert len(ops) >= 10
-    for path, method, name, policy in ops:
+    for _path, _method, _name, policy in ops:
         allowed_callers(policy)  # raises for an unknown policy
 
 
@@ -96,7 +96,7 @@ def test_patient_b_cannot_reach_patient_a_by_id(app, clients):
     owner, _ = patient_client(app)
     member = add_patient(app, owner, name="甲某某")
     stranger = clients["patient"]
-    for path, method, name, policy in operations(app):
+    for path, method, _name, policy in operations(app):
         if "patient" not in policy.split("|") or "{patient_id}" not in path or method != "get":
             continue
         response = stranger.get(path.replace("{patient_id}", member["id"]))
