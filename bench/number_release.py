@@ -113,7 +113,8 @@ def storm_schedules(db, prefix: str, release_at: datetime, day) -> list[ObjectId
     return ids
 
 
-async def storm(url: str, patients: list[tuple[str, str]], schedule_ids: list[ObjectId]) -> tuple[Stats, Counter]:
+async def storm(url: str, patients: list[tuple[str, str]],
+                schedule_ids: list[ObjectId]) -> tuple[Stats, Counter]:
     """Every patient tries ATTEMPTS_EACH different schedules, CONCURRENCY requests in flight."""
     rng = random.Random(7)
     jobs = [(token, pid, sid) for token, pid in patients

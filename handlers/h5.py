@@ -27,6 +27,8 @@ H5_SERVICES: list[H5Service] = [
     H5Service("智能导诊", "说说哪里不舒服，帮您选科室", "/h5/triage", "🩺"),
     H5Service("中药代煎", "代煎进度、取药与快递", "/h5/decoction", "🌿"),
     H5Service("门诊缴费", "待缴费用、缴费记录", "/h5/bills", "💳"),
+    H5Service("预约挂号", "选科室、医生与时段，在线取号", "/h5/register", "📅"),
+    H5Service("我的预约", "取消、报到、查看排队叫号", "/h5/appointments", "🎫"),
 ]
 
 

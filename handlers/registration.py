@@ -129,7 +129,7 @@ routes = [
     (r"/api/v1/appointments/(?P<appointment_id>[^/]+)/cancel", AppointmentCancelHandler),
     (r"/api/v1/appointments/(?P<appointment_id>[^/]+)/check-in", AppointmentCheckInHandler),
     (r"/api/v1/appointments/(?P<appointment_id>[^/]+)/queue", AppointmentQueueHandler),
-    (r"/api/v1/appointments/(?P<appointment_id>[^/]+)/qr\.png", AppointmentQrHandler),
+    (r"/api/v1/appointments/(?P<appointment_id>[^/]+)/qr", AppointmentQrHandler),
     (r"/api/v1/waitlist", WaitlistListHandler),
     (r"/api/v1/waitlist/(?P<entry_id>[^/]+)/cancel", WaitlistCancelHandler),
 ]

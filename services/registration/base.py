@@ -260,7 +260,7 @@ class RegistrationBase:
             period=doc["period"], slot_start=start, slot_end=end, time_label=time_label(start, end),
             fee_fen=doc["fee_fen"], fee_status=doc.get("fee_status", "pay_at_check_in"),
             revisit_of=str(doc["revisit_of"]) if doc.get("revisit_of") else None,
-            qr_code=self.ticket_code(doc), qr_url=f"/api/v1/appointments/{doc['_id']}/qr.png",
+            qr_code=self.ticket_code(doc), qr_url=f"/api/v1/appointments/{doc['_id']}/qr",
             checked_in_at=doc.get("checked_in_at"), late=doc.get("late", False),
             cancellable=doc["status"] == "booked" and now < cutoff,
             can_check_in=doc["status"] == "booked" and opens <= now < end,

@@ -151,10 +151,12 @@ class BookingMixin(RegistrationBase):
         `taken["issued"]`; the caller gives the place back if this raises.
         """
         cfg = self.config
-        keys = [(f"p|{patient.id}|{schedule['date']}", cfg.max_active_per_patient_per_day,
-                 "patient_daily_limit", f"每位就诊人同一天最多预约 {cfg.max_active_per_patient_per_day} 个号"),
-                (f"a|{patient.account_id}|{schedule['date']}", cfg.max_active_per_account_per_day,
-                 "account_daily_limit", f"每个账号同一天最多预约 {cfg.max_active_per_account_per_day} 个号")]
+        per_patient, per_account = (cfg.max_active_per_patient_per_day,
+                                    cfg.max_active_per_account_per_day)
+        keys = [(f"p|{patient.id}|{schedule['date']}", per_patient, "patient_daily_limit",
+                 f"每位就诊人同一天最多预约 {per_patient} 个号"),
+                (f"a|{patient.account_id}|{schedule['date']}", per_account, "account_daily_limit",
+                 f"每个账号同一天最多预约 {per_account} 个号")]
         held: list[str] = []
         try:
             for key, limit, code, message in keys:

@@ -163,3 +163,21 @@ def test_revisit_with_the_same_doctor_within_three_days_is_free(seeded_app, his)
     other = Family(app)
     assert book(app, other, other.member(), too_late).json()["fee_fen"] == 3000
     assert book(app, family, patient, too_late).json()["fee_fen"] == 3000
+
+
+def test_places_added_by_the_his_go_to_the_waitlist_first(seeded_app, his):
+    app = seeded_app
+    day = START + timedelta(days=4)
+    sid = his.post("/api/v1/his/schedules", json=payload("HIS-GROW-1", day, doctor="D015",
+                                                         capacity=1)).json()["ids"]["HIS-GROW-1"]
+    holder, waiting = Family(app), Family(app)
+    assert book(app, holder, holder.member(), sid).status_code == 201
+    member = waiting.member(name="候补甲")
+    joined = waiting.client.post("/api/v1/waitlist", json={"patient_id": member.id, "schedule_id": sid})
+    assert joined.status_code == 201
+    grown = his.post("/api/v1/his/schedules", json=payload("HIS-GROW-1", day, doctor="D015",
+                                                           capacity=3))
+    assert grown.status_code == 200
+    mine = waiting.client.get("/api/v1/appointments").json()
+    assert [a["status"] for a in mine] == ["booked"]
+    assert app.http.get(f"/api/v1/schedules/{sid}").json()["slots"][0]["remaining"] == 1
