@@ -87,7 +87,8 @@ async def seed(uri: str, var_dir: str) -> list[tuple[str, str, list[str]]]:
                     "patient_id": patient.id, "title": "生化全项", "department": "检验科",
                     "collected_at": when, "reported_at": when + timedelta(hours=1), "items": items}))
             await services.reports.import_history(bodies)
-            ids = [str(d["_id"]) async for d in services.db.reports.find({"patient_id": patient.id}, {"_id": 1})]
+            found = services.db.reports.find({"patient_id": patient.id}, {"_id": 1})
+            ids = [str(d["_id"]) async for d in found]
             people.append((token, patient.id, ids))
     return people
 

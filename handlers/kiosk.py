@@ -15,7 +15,9 @@ from __future__ import annotations
 
 from handlers.auth import device
 from handlers.base import ApiHandler, PageHandler, api
-from services.kiosk import KioskOpenIn, KioskPrintIn, KioskSessionOut
+from services.kiosk import (
+    KioskOpenIn, KioskPrintIn, KioskReceiptOut, KioskReceiptPrintIn, KioskSessionOut,
+)
 from services.reports.models import ReportSummary
 
 SESSION_HEADER = "X-Kiosk-Session"
@@ -67,6 +69,31 @@ class KioskPrintHandler(ApiHandler):
         self.finish(pdf)
 
 
+class KioskReceiptListHandler(ApiHandler):
+    @api(auth=device("kiosk"), response=list[KioskReceiptOut], tags=("kiosk",),
+         errors=(401, 403, 422), summary="本次会话患者的缴费票据",
+         description="Needs the X-Kiosk-Session header.")
+    async def get(self):
+        """Paid receipts of the session's patient (audited)."""
+        return await self.services.kiosk.list_receipts(
+            self.actor, self.request.headers.get(SESSION_HEADER), ip=self.client_ip,
+            request_id=self.request_id)
+
+
+class KioskReceiptPrintHandler(ApiHandler):
+    @api(auth=device("kiosk"), body=KioskReceiptPrintIn, content_type="application/pdf",
+         tags=("kiosk",), errors=(401, 403, 422), summary="打印缴费票据（A4 PDF）",
+         description="Needs the X-Kiosk-Session header; only the session patient's paid bills.")
+    async def post(self, body: KioskReceiptPrintIn):
+        """The session patient's receipt as a PDF (the read is audited by billing)."""
+        pdf = await self.services.kiosk.print_receipt(
+            self.actor, self.request.headers.get(SESSION_HEADER), body.bill_id)
+        self.set_header("Content-Type", "application/pdf")
+        self.set_header("Content-Disposition", 'inline; filename="receipt.pdf"')
+        self.set_header("Cache-Control", "no-store")
+        self.finish(pdf)
+
+
 class KioskPageHandler(PageHandler):
     def set_default_headers(self) -> None:
         super().set_default_headers()
@@ -87,5 +114,7 @@ routes = [
     (r"/api/v1/kiosk/sessions/current", KioskSessionHandler),
     (r"/api/v1/kiosk/reports", KioskReportListHandler),
     (r"/api/v1/kiosk/print", KioskPrintHandler),
+    (r"/api/v1/kiosk/receipts", KioskReceiptListHandler),
+    (r"/api/v1/kiosk/receipts/print", KioskReceiptPrintHandler),
     (r"/kiosk/?", KioskPageHandler),
 ]

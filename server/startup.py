@@ -92,7 +92,7 @@ def build_services(settings: Settings, client: AsyncMongoClient, http: httpx.Asy
                                       services.audit, settings.section("reports", ReportsConfig),
                                       settings.public_url, settings.hospital_name)
     services.kiosk = KioskService(db, clock, services.identity, services.reports, services.audit,
-                                  settings.section("kiosk", KioskConfig))
+                                  settings.section("kiosk", KioskConfig), billing=services.billing)
     return services
 
 

@@ -11,6 +11,7 @@ the patient's access log (services/audit.py).
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import secrets
 from datetime import datetime, timedelta
@@ -22,11 +23,11 @@ from pymongo.asynchronous.database import AsyncDatabase
 
 from services.actors import Actor
 from services.clock import Clock
-from services.errors import BusinessRuleViolation
+from services.errors import BusinessRuleViolation, NotFound
 from services.identity.limits import WindowCounter
 from services.models import ApiModel, OutModel
 from services.reports.models import ReportSummary
-from services.reports.service import mask_card
+from services.reports.models import mask_card
 
 if TYPE_CHECKING:
     from services.audit import AuditService
@@ -61,14 +62,26 @@ class KioskPatientOut(OutModel):
     card_no: str = ""         # masked
 
 
+class KioskReceiptOut(OutModel):
+    bill_id: str
+    receipt_no: str
+    title: str
+    amount: str               # "¥56.60", what was paid in total (insurance included)
+    paid_at: datetime | None = None
+
+
 class KioskSessionOut(OutModel):
     token: str
     expires_at: datetime
     idle_seconds: int
     patient: KioskPatientOut
     reports: list[ReportSummary]
-    receipts: list[dict[str, Any]] = Field(default_factory=list)
-    receipts_available: bool = False    # billing's paid receipts: not on this kiosk yet
+    receipts: list[KioskReceiptOut] = Field(default_factory=list)
+    receipts_available: bool = False    # false when billing is not part of this deployment
+
+
+class KioskReceiptPrintIn(ApiModel):
+    bill_id: str = Field(min_length=1, max_length=40)
 
 
 class KioskPrintIn(ApiModel):
@@ -85,13 +98,15 @@ def session_invalid() -> BusinessRuleViolation:
 
 class KioskService:
     def __init__(self, db: AsyncDatabase, clock: Clock, identity: IdentityService,
-                 reports: ReportsService, audit: AuditService, config: KioskConfig):
+                 reports: ReportsService, audit: AuditService, config: KioskConfig,
+                 billing: Any = None):
         self.sessions = db["kiosk_sessions"]
         self.clock = clock
         self.identity = identity
         self.reports = reports
         self.audit = audit
         self.config = config
+        self.billing = billing          # services.billing.BillingService: paid receipts
         self.limits = WindowCounter(db["kiosk_limits"])
 
     async def ensure_indexes(self) -> None:
@@ -118,15 +133,18 @@ class KioskService:
             "hard_expires_at": now + timedelta(seconds=self.config.max_session_seconds),
             "closed_at": None})
         reports = await self.reports.printable_for_patient(patient.id)
+        receipts = await self._receipts(patient.id)
         await self.audit.record(kiosk, "kiosk.open_session", patient_id=patient.id, ip=ip,
                                 request_id=request_id,
                                 details={"via": via, "session_id": str(result.inserted_id),
-                                         "reports_listed": len(reports)})
+                                         "reports_listed": len(reports),
+                                         "receipts_listed": len(receipts)})
         return KioskSessionOut(token=token, expires_at=expires,
                                idle_seconds=self.config.idle_logout_seconds,
                                patient=KioskPatientOut(name=patient.masked_name,
                                                        card_no=mask_card(patient.hospital_card_no)),
-                               reports=reports)
+                               reports=reports, receipts=receipts,
+                               receipts_available=self.billing is not None)
 
     async def _identify(self, body: KioskOpenIn) -> tuple[Any, str]:
         if body.visit_code:
@@ -177,6 +195,39 @@ class KioskService:
                                          "print_count": doc["print_count"]})
         pdf = await self.reports.render_pdf(doc, kiosk.label or "自助机")
         return pdf, doc["print_count"]
+
+    async def _receipts(self, patient_id: str) -> list[KioskReceiptOut]:
+        """Paid bills with an issued receipt (电子票据), newest first (billing's own API)."""
+        if self.billing is None:
+            return []
+        from services.billing.models import yuan
+
+        patient = await self.identity.get_patient(patient_id)
+        bills = await self.billing.list_bills(patient.account_id, patient.id)
+        return [KioskReceiptOut(bill_id=b.id, receipt_no=b.receipt_no, title=b.title,
+                                amount=yuan(b.total_fen), paid_at=b.paid_at)
+                for b in bills if b.receipt_no and b.status in ("paid", "partially_refunded")]
+
+    async def list_receipts(self, kiosk: Actor, token: str | None, *, ip: str = "",
+                            request_id: str = "") -> list[KioskReceiptOut]:
+        """The session patient's paid receipts (audited)."""
+        session = await self._session(kiosk, token)
+        receipts = await self._receipts(session["patient_id"])
+        await self.audit.record(kiosk, "kiosk.list_receipts", patient_id=session["patient_id"],
+                                ip=ip, request_id=request_id,
+                                details={"session_id": str(session["_id"]), "count": len(receipts)})
+        return receipts
+
+    async def print_receipt(self, kiosk: Actor, token: str | None, bill_id: str) -> bytes:
+        """The session patient's receipt as an A4 PDF (billing audits the read)."""
+        session = await self._session(kiosk, token)
+        mine = {r.bill_id for r in await self._receipts(session["patient_id"])}
+        if self.billing is None or bill_id not in mine:
+            raise NotFound("receipt_not_found", "未找到该缴费票据")
+        receipt = await self.billing.receipt_for_device(kiosk, bill_id)
+        from services.reports.pdf import render_receipt
+        return await asyncio.to_thread(render_receipt, receipt.model_dump(), kiosk.label or "自助机",
+                                       self.reports.config)
 
     async def close(self, kiosk: Actor, token: str | None) -> None:
         """End the session (the patient pressed 退出, or the page went idle)."""

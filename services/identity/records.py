@@ -34,6 +34,8 @@ ACTION_LABELS = {
     "kiosk.open_session": "自助机识别身份并列出报告",
     "kiosk.list_reports": "自助机查询报告",
     "kiosk.print_report": "自助机打印报告",
+    "kiosk.list_receipts": "自助机查询缴费票据",
+    "billing.print_receipt": "打印缴费票据",
     "report.export_fhir": "医院信息系统导出报告",
     "report.print_history": "工作人员查看报告打印记录",
 }

@@ -8,7 +8,7 @@ from typing import Any, Literal
 from pydantic import Field, field_validator, model_validator
 
 from services.models import ApiModel, OutModel
-from services.reports.flags import normalise_flag
+from services.reports.flags import HINTS, LABELS, is_abnormal, is_critical, normalise_flag, severity
 
 ReportKind = Literal["lab", "exam"]
 ReportStatus = Literal["pending", "final", "amended"]
@@ -161,3 +161,30 @@ class PrintHistoryOut(OutModel):
     report_id: str
     print_count: int
     prints: list[PrintRecordOut]
+
+
+# ---- views shared by the service and printing -------------------------------------------
+
+def item_out(item: dict[str, Any]) -> ItemOut:
+    flag = item.get("flag")
+    return ItemOut(code=item["code"], name=item["name"], value=item["value"], unit=item.get("unit", ""),
+                   reference_range=item.get("range", ""), flag=flag,
+                   flag_label=LABELS.get(flag or "", ""), hint=HINTS.get(flag or "", ""),
+                   abnormal=is_abnormal(flag), critical=is_critical(flag))
+
+
+def sorted_items(items: list[dict[str, Any]]) -> list[ItemOut]:
+    """Critical first, then abnormal, then normal; the LIS order within each group."""
+    return [item_out(i) for i in sorted(items, key=lambda i: severity(i.get("flag")))]
+
+
+def verify_code(doc: dict[str, Any]) -> str:
+    """A short code printed on paper and shown by the verify page (content fingerprint)."""
+    return doc["content_hash"][:10].upper()
+
+
+def mask_card(card: str | None) -> str:
+    """88001234 → 88**1234: enough for the patient to recognise their card."""
+    if not card:
+        return ""
+    return card[:2] + "*" * max(0, len(card) - 6) + card[-4:] if len(card) > 6 else "*" * len(card)

@@ -121,7 +121,8 @@ def _facts(pdf: FPDF, report: PdfReport) -> None:
     facts = [("姓名", report.patient_name), ("性别", report.sex), ("年龄", report.age),
              ("就诊卡号", report.card_no), ("报告项目", report.title), ("科室", report.department),
              ("报告编号", report.report_no), ("标本", report.specimen if report.kind == "lab" else "—"),
-             ("采集时间" if report.kind == "lab" else "检查时间", report.collected_at), ("报告时间", report.reported_at)]
+             ("采集时间" if report.kind == "lab" else "检查时间", report.collected_at),
+             ("报告时间", report.reported_at)]
     pdf.set_font(FONT, "", 10.5)
     width = 90
     for index, (label, value) in enumerate(facts):
@@ -159,7 +160,8 @@ def _heading_style() -> Any:
 
 def _exam(pdf: FPDF, report: PdfReport) -> None:
     exam = report.exam or {}
-    sections = [("检查项目", exam.get("exam", "") + (f"（{exam['body_part']}）" if exam.get("body_part") else "")),
+    part = f"（{exam['body_part']}）" if exam.get("body_part") else ""
+    sections = [("检查项目", exam.get("exam", "") + part),
                 ("检查所见", exam.get("findings", "")), ("诊断意见", exam.get("impression", ""))]
     for label, text in sections:
         pdf.set_font(FONT, "", 12)
@@ -193,3 +195,54 @@ def _footer(pdf: FPDF, report: PdfReport) -> None:
     pdf.multi_cell(142, 5, "本报告仅对所检标本负责。如对结果有疑问，请咨询您的医生。",
                    new_x=XPos.LMARGIN, new_y=YPos.NEXT)
     pdf.set_text_color(*DARK)
+
+
+def _yuan(fen: int) -> str:
+    return f"¥{fen // 100}.{fen % 100:02d}"
+
+
+def render_receipt(receipt: dict[str, Any], printed_by: str, config: Any) -> bytes:
+    """A paid bill's 电子票据 (from billing's ReceiptOut) as an A4 PDF, for the kiosk."""
+    from services.clock import format_local
+
+    pdf = _document(config)
+    pdf.page_note = f"缴费票据 {receipt['receipt_no']} · {receipt['patient_name']}"
+    pdf.add_page()
+    pdf.set_text_color(*DARK)
+    pdf.set_font(FONT, "", 18)
+    pdf.cell(0, 10, receipt["hospital"], align="C", new_x=XPos.LMARGIN, new_y=YPos.NEXT)
+    pdf.set_font(FONT, "", 15)
+    pdf.cell(0, 9, "门诊缴费电子票据", align="C", new_x=XPos.LMARGIN, new_y=YPos.NEXT)
+    pdf.ln(2)
+    pdf.set_font(FONT, "", 10.5)
+    facts = [("票据号", receipt["receipt_no"]), ("姓名", receipt["patient_name"]),
+             ("项目", receipt["title"]), ("缴费时间", format_local(receipt["paid_at"])),
+             ("支付方式", receipt.get("channel") or "—"), ("校验码", receipt["check_code"])]
+    for index, (label, value) in enumerate(facts):
+        last = index % 2 == 1
+        pdf.set_text_color(*MUTED)
+        pdf.cell(22, 7, label + "：")
+        pdf.set_text_color(*DARK)
+        pdf.cell(68, 7, str(value or "—"), new_x=XPos.LMARGIN if last else XPos.RIGHT,
+                 new_y=YPos.NEXT if last else YPos.TOP)
+    pdf.ln(3)
+    with pdf.table(col_widths=(70, 25, 25, 30, 30), line_height=7, first_row_as_headings=True,
+                   headings_style=_heading_style(), borders_layout="HORIZONTAL_LINES") as table:
+        table.row(("项目", "数量", "单位", "单价", "金额"))
+        for item in receipt["items"]:
+            table.row((item["name"], str(item["quantity"]), item.get("unit", ""),
+                       _yuan(item["unit_price_fen"]), _yuan(item["amount_fen"])))
+    insurance = receipt["insurance"]
+    pdf.ln(3)
+    pdf.set_font(FONT, "", 11)
+    for label, fen in (("合计", receipt["total_fen"]), ("医保统筹支付", insurance["pooled_fen"]),
+                       ("个人账户支付", insurance["personal_account_fen"]),
+                       ("个人自付（已支付）", receipt["paid_fen"])):
+        pdf.cell(150, 7, label, align="R")
+        pdf.cell(30, 7, _yuan(fen), align="R", new_x=XPos.LMARGIN, new_y=YPos.NEXT)
+    pdf.ln(4)
+    pdf.set_font(FONT, "", 9)
+    pdf.set_text_color(*MUTED)
+    pdf.multi_cell(0, 5, f"{printed_by} 打印 · 本票据与医院收费系统记录一致，可凭票据号与校验码核验。",
+                   new_x=XPos.LMARGIN, new_y=YPos.NEXT)
+    return bytes(pdf.output())

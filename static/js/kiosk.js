@@ -151,6 +151,65 @@
       li.appendChild(button);
       list.appendChild(li);
     });
+    renderReceipts();
+  }
+
+  function renderReceipts() {
+    var list = $("receipt-list");
+    list.textContent = "";
+    var receipts = session.receipts || [];
+    $("receipts-title").classList.toggle("hidden", receipts.length === 0);
+    receipts.forEach(function (r) {
+      var li = document.createElement("li");
+      li.setAttribute("data-bill-id", r.bill_id);
+      var info = document.createElement("div");
+      var title = document.createElement("span");
+      title.className = "title";
+      title.textContent = r.title + " " + r.amount;
+      var sub = document.createElement("span");
+      sub.className = "sub";
+      sub.textContent = "票据号 " + r.receipt_no;
+      info.appendChild(title);
+      info.appendChild(sub);
+      var button = document.createElement("button");
+      button.type = "button";
+      button.className = "kiosk-button print-button";
+      button.textContent = "打印票据";
+      button.addEventListener("click", function () {
+        printPdf("/api/v1/kiosk/receipts/print", { bill_id: r.bill_id }, "缴费票据", button);
+      });
+      li.appendChild(info);
+      li.appendChild(button);
+      list.appendChild(li);
+    });
+  }
+
+  function showPdf(blob) {
+    var frame = $("print-frame");
+    var url = URL.createObjectURL(blob);
+    frame.onload = function () {
+      // Chromium started with --kiosk-printing prints this without a dialog
+      if (printDialog) {
+        try { frame.contentWindow.print(); } catch (e) { /* shown in the frame instead */ }
+      }
+      setTimeout(function () { URL.revokeObjectURL(url); }, 60000);
+    };
+    frame.src = url;
+  }
+
+  async function printPdf(path, body, label, button) {
+    button.disabled = true;
+    status("正在打印「" + label + "」…");
+    try {
+      var res = await signedFetch("POST", path, body);
+      showPdf(await res.blob());
+      status("已打印「" + label + "」，请在出纸口取走");
+    } catch (err) {
+      status(err.message || "打印失败，请重试", true);
+      if (err.code === "kiosk_session_invalid") backToStart();
+    } finally {
+      button.disabled = false;
+    }
   }
 
   async function printReport(report, button) {
@@ -159,17 +218,7 @@
     try {
       var res = await signedFetch("POST", "/api/v1/kiosk/print", { report_id: report.id });
       var count = res.headers.get("X-Print-Count");
-      var blob = await res.blob();
-      var frame = $("print-frame");
-      var url = URL.createObjectURL(blob);
-      frame.onload = function () {
-        // Chromium started with --kiosk-printing prints this without a dialog
-        if (printDialog) {
-          try { frame.contentWindow.print(); } catch (e) { /* shown in the frame instead */ }
-        }
-        setTimeout(function () { URL.revokeObjectURL(url); }, 60000);
-      };
-      frame.src = url;
+      showPdf(await res.blob());
       status("已打印「" + report.title + "」，请在出纸口取走报告（第 " + count + " 次打印）");
       button.textContent = "再次打印";
     } catch (err) {
@@ -184,6 +233,8 @@
     session = null;
     stopIdle();
     $("report-list").textContent = "";
+    $("receipt-list").textContent = "";
+    $("receipts-title").classList.add("hidden");
     $("card-input").value = "";
     show("start");
   }

@@ -48,7 +48,8 @@ def lab(patient_id: str | None = None, report_id: str | None = None, status: str
     return body
 
 
-def exam(patient_id: str, report_id: str | None = None, status: str = "final", **extra: Any) -> dict[str, Any]:
+def exam(patient_id: str, report_id: str | None = None, status: str = "final",
+         **extra: Any) -> dict[str, Any]:
     return {"source": "PACS", "report_id": report_id or new_report_id("PACS"), "kind": "exam",
             "status": status, "patient_id": patient_id, "title": "胸部CT平扫", "department": "放射科",
             "collected_at": "2026-12-01T08:30:00+08:00", "reported_at": "2026-12-01T10:00:00+08:00",

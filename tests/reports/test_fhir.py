@@ -106,7 +106,8 @@ def test_fhir_bundle_values_round_trip_through_import_and_export(app, his):
         return out
 
     assert values(exported) == values(original)
-    report_out = next(e["resource"] for e in exported["entry"] if e["resource"]["resourceType"] == "DiagnosticReport")
+    report_out = next(e["resource"] for e in exported["entry"]
+                      if e["resource"]["resourceType"] == "DiagnosticReport")
     assert report_out["status"] == "final" and report_out["code"]["text"] == "肝功能+血糖"
     assert report_out["subject"]["reference"] == f"Patient/{patient['id']}"
 
@@ -114,11 +115,11 @@ def test_fhir_bundle_values_round_trip_through_import_and_export(app, his):
     report_out["identifier"][0]["value"] = "LIS-FHIR-0001-copy"
     again = post_fhir(his, json.dumps(exported, ensure_ascii=False)).json()[0]
     copy = client.get(f"/api/v1/reports/{again['id']}").json()
-    strip = lambda r: [{k: v for k, v in i.items()} for i in r["items"]]
-    assert [(i["code"], Decimal(i["value"]) if i["value"][0].isdigit() else i["value"], i["unit"], i["flag"])
-            for i in strip(copy)] == \
-        [(i["code"], Decimal(i["value"]) if i["value"][0].isdigit() else i["value"], i["unit"], i["flag"])
-         for i in strip(report)]
+    def items(r):
+        return [(i["code"], Decimal(i["value"]) if i["value"][0].isdigit() else i["value"], i["unit"],
+                 i["flag"]) for i in r["items"]]
+
+    assert items(copy) == items(report)
     assert audit_actions(app, patient["id"]) >= {"report.export_fhir"}
 
 
@@ -150,8 +151,8 @@ def test_fhir_imaging_report_maps_findings_and_conclusion(app, his):
     ("not json", "(body)"),
     ('{"resourceType": "Patient"}', "resourceType"),
     ('{"resourceType": "Bundle", "entry": []}', "entry"),
-    (('{"resourceType": "Bundle", "entry": [{"resource": {"resourceType": "DiagnosticReport", "status": "final",'
-      ' "identifier": [{"value": "X1"}], "subject": {"reference": "Patient/1"},'
+    (('{"resourceType": "Bundle", "entry": [{"resource": {"resourceType": "DiagnosticReport",'
+      ' "status": "final", "identifier": [{"value": "X1"}], "subject": {"reference": "Patient/1"},'
       ' "result": [{"reference": "Observation/missing"}]}}]}'), "entry.0.result"),
     (('{"resourceType": "Bundle", "entry": [{"resource": {"resourceType": "DiagnosticReport",'
       ' "status": "cancelled", "identifier": [{"value": "X2"}]}}]}'), "entry.0.status"),

@@ -24,7 +24,8 @@ def test_critical_limits_win_over_the_reference_range():
 
 
 def test_lis_flags_in_chinese_or_codes_are_understood():
-    assert [normalise_flag(f) for f in ("偏高", "↓", "危急", "HH", "n", "正常")] == ["H", "L", "AA", "HH", "N", "N"]
+    flags = ("偏高", "↓", "危急", "HH", "n", "正常")
+    assert [normalise_flag(f) for f in flags] == ["H", "L", "AA", "HH", "N", "N"]
     with pytest.raises(ValueError):
         normalise_flag("maybe")
 

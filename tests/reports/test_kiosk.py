@@ -23,7 +23,8 @@ def wang(app, his):
     client, _, patient, _ = family(app, name="王建国", card_no="880055550001")
     ids = [his.post("/api/v1/his/reports", json=lab(patient["id"], title=t)).json()["id"]
            for t in ("血常规", "肝功能")]
-    pending = his.post("/api/v1/his/reports", json=lab(patient["id"], status="pending", items=[])).json()["id"]
+    pending = his.post("/api/v1/his/reports",
+                       json=lab(patient["id"], status="pending", items=[])).json()["id"]
     return {"client": client, "patient": patient, "final": ids, "pending": pending}
 
 
@@ -45,7 +46,8 @@ def test_visit_code_opens_a_session_listing_only_that_patients_printable_reports
     session = open_session(kiosk, visit_code=visit_code(wang))
     assert session["patient"] == {"name": "王*国", "card_no": "88******0001"}
     assert sorted(r["id"] for r in session["reports"]) == sorted(wang["final"])
-    assert session["idle_seconds"] == 60 and session["receipts_available"] is False
+    assert session["idle_seconds"] == 60 and session["receipts_available"] is True
+    assert session["receipts"] == []   # no paid bills yet
     listed = kiosk.get("/api/v1/kiosk/reports", headers={"X-Kiosk-Session": session["token"]})
     assert sorted(r["id"] for r in listed.json()) == sorted(wang["final"])
 
@@ -109,7 +111,8 @@ def test_every_kiosk_read_and_print_is_audited_and_in_the_patients_access_log(ap
     assert printed.status_code == 200
     entries = sorted((e for e in access_log(app, patient_id) if e["_id"] not in before),
                      key=lambda e: e["_id"], reverse=True)   # same clock instant: insertion order
-    assert [e["action"] for e in entries] == ["kiosk.print_report", "kiosk.list_reports", "kiosk.open_session"]
+    assert [e["action"] for e in entries] == [
+        "kiosk.print_report", "kiosk.list_reports", "kiosk.open_session"]
     assert all(e["actor_label"] == "自助机 门诊大厅1号" and e["actor_id"] == kiosk.key_id for e in entries)
     assert entries[0]["details"]["report_id"] == wang["final"][0]
     assert all(e["request_id"] and e["ip"] == "127.0.0.1" for e in entries)

@@ -6,6 +6,7 @@ from __future__ import annotations
 import pytest
 from playwright.sync_api import expect
 
+from tests.billing.helpers import push_bill, wait_for
 from tests.reports.helpers import family, lab
 from tests.support import device_client
 
@@ -25,8 +26,10 @@ def grandpa(app, his):
     client, account_id, patient, _ = family(app, name="王建国", card_no="880011112222")
     items = [{"code": "K", "name": "钾", "value": "6.7", "unit": "mmol/L", "reference_range": "3.5-5.3",
               "flag": "危急"},
-             {"code": "GLU", "name": "葡萄糖", "value": "5.2", "unit": "mmol/L", "reference_range": "3.9-6.1"},
-             {"code": "WBC", "name": "白细胞计数", "value": "10.6", "unit": "10^9/L", "reference_range": "3.5-9.5"}]
+             {"code": "GLU", "name": "葡萄糖", "value": "5.2", "unit": "mmol/L",
+              "reference_range": "3.9-6.1"},
+             {"code": "WBC", "name": "白细胞计数", "value": "10.6", "unit": "10^9/L",
+              "reference_range": "3.5-9.5"}]
     body = lab(patient["id"], items=items, title="急诊生化")
     first = his.post("/api/v1/his/reports", json=body).json()
     his.post("/api/v1/his/reports", json={**body, "status": "amended", "amendment_note": "复核钾离子",
@@ -34,6 +37,9 @@ def grandpa(app, his):
     pending = his.post("/api/v1/his/reports", json=lab(patient["id"], status="pending", items=[],
                                                        title="尿常规")).json()
     token = app.call(lambda s: s.identity.create_session("patient", account_id))
+    bill = push_bill(his, patient["id"], insurance={"pooled_fen": 6000, "personal_account_fen": 2300,
+                                                     "self_pay_fen": 0})   # paid by insurance at once
+    wait_for(lambda: app.db.receipts.find_one({"bill_id": __import__("bson").ObjectId(bill["id"])}))
     return {"client": client, "patient": patient, "report": first["id"], "pending": pending["id"],
             "token": token}
 
@@ -70,7 +76,8 @@ def test_detail_puts_abnormal_first_in_words_and_colour_with_the_amendment_note(
     colour = items.nth(0).evaluate("el => getComputedStyle(el.querySelector('.item-value')).color")
     normal = items.nth(2).evaluate("el => getComputedStyle(el.querySelector('.item-value')).color")
     assert colour != normal
-    size = items.nth(0).evaluate("el => parseFloat(getComputedStyle(el.querySelector('.item-value')).fontSize)")
+    size = items.nth(0).evaluate(
+        "el => parseFloat(getComputedStyle(el.querySelector('.item-value')).fontSize)")
     assert size >= 24     # readable without glasses
 
 
@@ -101,19 +108,26 @@ def test_kiosk_flow_setup_scan_print_and_auto_logout(app, browser, grandpa):
         assert page.locator("#screen-start").is_visible()
         assert "请将手机上的就诊码对准扫码口" in page.inner_text("#screen-start")
 
-        code = grandpa["client"].get(f"/api/v1/patients/{grandpa['patient']['id']}/visit-code").json()["token"]
+        code = grandpa["client"].get(
+            f"/api/v1/patients/{grandpa['patient']['id']}/visit-code").json()["token"]
         page.keyboard.type(code)          # the USB scanner types into the focused scan box
         page.keyboard.press("Enter")
         page.wait_for_selector("#screen-patient:not(.hidden)")
         assert page.inner_text("#patient-name") == "王*国"
         rows = page.locator("#report-list li")
-        assert rows.count() == 1 and "急诊生化（已更正）" in rows.first.inner_text()  # pending is not printable
+        # the pending report is not printable
+        assert rows.count() == 1 and "急诊生化（已更正）" in rows.first.inner_text()
 
         rows.first.locator("button.print-button").click()
         expect(page.locator("#kiosk-status")).to_contain_text("已打印", timeout=20_000)  # shared CPU
         assert "第 1 次打印" in page.inner_text("#kiosk-status")
         stored = app.db.reports.find_one({"_id": __import__("bson").ObjectId(grandpa["report"])})
         assert stored["print_count"] == 1 and stored["prints"][0]["by"] == "自助机 门诊大厅3号"
+
+        receipt = page.locator("#receipt-list li")
+        assert receipt.count() == 1 and "票据号 PJ" in receipt.first.inner_text()
+        receipt.first.locator("button.print-button").click()
+        expect(page.locator("#kiosk-status")).to_contain_text("已打印「缴费票据」", timeout=20_000)
 
         page.clock.run_for(61_000)        # nobody touches the screen for a minute
         page.wait_for_selector("#screen-start:not(.hidden)")

@@ -13,7 +13,8 @@ from tests.reports.helpers import family, lab
 from tests.support import device_client
 
 CRITICAL_ITEMS = [
-    {"code": "K", "name": "钾", "value": "6.8", "unit": "mmol/L", "reference_range": "3.5-5.3", "flag": "危急"},
+    {"code": "K", "name": "钾", "value": "6.8", "unit": "mmol/L", "reference_range": "3.5-5.3",
+     "flag": "危急"},
     {"code": "NA", "name": "钠", "value": "140", "unit": "mmol/L", "reference_range": "137-147"},
     {"code": "CL", "name": "氯", "value": "95", "unit": "mmol/L", "reference_range": "99-110"},
 ]
