@@ -49,10 +49,10 @@ async def announce_lines(settings: Settings, services: Services) -> list[str]:
     await services.devices.ensure_device(key_id, kind, name, secret, "main")
     lines.append(f"  自助机  设备 X-Palm-Key-Id {key_id}  密钥 {secret}")
     lines.append(f"  患者登录验证码见 {settings.public_url}/dev/inbox")
-    lines.append(f"  代煎工作站 {settings.public_url}/pharmacy/station（药师账号见上；演示药袋: run.py demo-pharmacy）")
     base = settings.public_url
     lines.append(f"  门诊缴费       {base}/h5/bills   (run.py demo-bill --phone 138… 造一张待缴账单)")
     lines.append(f"  支付沙箱       {base}/sandbox/wechatpay   对账 {base}/admin/billing/reconciliation")
+    lines.append(f"  代煎工作站 {settings.public_url}/pharmacy/station（药师账号见上；演示药袋: run.py demo-pharmacy）")
     return lines + _report_lines(settings)
 
 
@@ -167,21 +167,6 @@ async def rotate_keys(services: Services, args: argparse.Namespace) -> int:
     return 0
 
 
-# ---- demo-pharmacy ---------------------------------------------------------------------
-
-@command("demo-pharmacy", "中药代煎演示：几袋处于不同环节的处方（及一个药房主管账号）")
-async def demo_pharmacy(services: Services, args: argparse.Namespace) -> int:
-    """Create today's demo bags and a supervisor; print the credentials and progress links."""
-    from services.pharmacy.demo import seed_pharmacy_demo
-
-    result = await seed_pharmacy_demo(services)
-    for role, username, password in result["accounts"]:
-        print(f"{role:<20} 用户名 {username}  密码 {password}")
-    for rx_no, stage, url in result["bags"]:
-        print(f"{rx_no}  {stage:<4}  {url}")
-    return 0
-
-
 # ---- billing: reconcile, demo-bill -----------------------------------------------------
 
 def _reconcile_args(parser: argparse.ArgumentParser) -> None:
@@ -212,4 +197,19 @@ async def demo_bill(services: Services, args: argparse.Namespace) -> int:
     bill = await create_demo_bill(services, args.phone)
     print(f"bill {bill.id} ({bill.payable_fen / 100:.2f} 元) for {bill.patient_name}: "
           f"{services.settings.public_url}/h5/bills/{bill.id}")
+    return 0
+
+
+# ---- demo-pharmacy ---------------------------------------------------------------------
+
+@command("demo-pharmacy", "中药代煎演示：几袋处于不同环节的处方（及一个药房主管账号）")
+async def demo_pharmacy(services: Services, args: argparse.Namespace) -> int:
+    """Create today's demo bags and a supervisor; print the credentials and progress links."""
+    from services.pharmacy.demo import seed_pharmacy_demo
+
+    result = await seed_pharmacy_demo(services)
+    for role, username, password in result["accounts"]:
+        print(f"{role:<20} 用户名 {username}  密码 {password}")
+    for rx_no, stage, url in result["bags"]:
+        print(f"{rx_no}  {stage:<4}  {url}")
     return 0

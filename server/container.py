@@ -24,11 +24,11 @@ from services.identity import DeviceService, IdentityService, LoginService, Reco
 from services.jobs import PeriodicTask
 from services.kiosk import KioskService
 from services.notify import NotifyService
-from services.reports import ReportsService
 from services.payment.gateway import PaymentGateway
 from services.payment.sandbox import SandboxWechatPay
-from services.registration import RegistrationService
+from services.reports import ReportsService
 from services.triage import TriageService
+from services.registration import RegistrationService
 from services.pharmacy import PharmacyService
 
 
@@ -50,14 +50,14 @@ class Services:
     notify: NotifyService        # outbox: SMS / WeChat / dev inbox (services/notify)
     login: LoginService          # SMS codes, WeChat login (services/identity/login.py)
     patient_records: RecordsService   # HIS card binding, patients' access log
-    reports: ReportsService      # 报告查询: LIS/PACS ingestion, patient reads, PDFs
-    kiosk: KioskService          # 自助机 sessions and prints
     payment_gateway: PaymentGateway
     wechatpay_sandbox: SandboxWechatPay | None   # development only
     billing: BillingService
+    reports: ReportsService      # 报告查询: LIS/PACS ingestion, patient reads, PDFs
+    kiosk: KioskService          # 自助机 sessions and prints
     triage: TriageService
-    pharmacy: PharmacyService
     registration: RegistrationService
+    pharmacy: PharmacyService
 
     def domain_services(self) -> list[Any]:
         """Every domain service object, in declaration order."""

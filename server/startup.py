@@ -70,9 +70,9 @@ def build_services(settings: Settings, client: AsyncMongoClient, http: httpx.Asy
         devices=DeviceService(db, clock, cipher),
         notify=NotifyService(db, clock, cipher, http, settings.section("notify", NotifyConfig),
                              development=settings.development),
+        payment_gateway=gateway, wechatpay_sandbox=sandbox, billing=billing,
         pharmacy=PharmacyService(db, clock, cipher, signer,
                                  settings.section("pharmacy", PharmacyConfig), settings.public_url),
-        payment_gateway=gateway, wechatpay_sandbox=sandbox, billing=billing,
         login=None, patient_records=None,  # type: ignore[arg-type]  # built below: use identity/notify
         reports=None, kiosk=None,  # type: ignore[arg-type]  # built below: use identity/notify/audit
         triage=TriageService(db, CatalogueService(db), clock, settings.section("triage", TriageConfig), ROOT),
@@ -83,16 +83,16 @@ def build_services(settings: Settings, client: AsyncMongoClient, http: httpx.Asy
     services.login = LoginService(db, clock, cipher, signer, http, services.identity, services.notify,
                                   settings.section("identity", LoginConfig))
     services.patient_records = RecordsService(services.identity, services.audit)
+    billing.identity, billing.notify, billing.audit = (services.identity, services.notify,
+                                                       services.audit)
+    services.registration.connect(patients=services.identity, notify=services.notify,
+                                  audit=services.audit, billing=services.billing)
+    services.pharmacy.wire(services)
     services.reports = ReportsService(db, clock, cipher, signer, services.identity, services.notify,
                                       services.audit, settings.section("reports", ReportsConfig),
                                       settings.public_url, settings.hospital_name)
     services.kiosk = KioskService(db, clock, services.identity, services.reports, services.audit,
                                   settings.section("kiosk", KioskConfig), billing=services.billing)
-    services.pharmacy.wire(services)
-    billing.identity, billing.notify, billing.audit = (services.identity, services.notify,
-                                                       services.audit)
-    services.registration.connect(patients=services.identity, notify=services.notify,
-                                  audit=services.audit, billing=services.billing)
     return services
 
 

