@@ -6,9 +6,11 @@ login and the admin use); every request then goes over HTTP like a real client's
 
 from __future__ import annotations
 
+import asyncio
 import itertools
 import secrets
-from collections.abc import Callable, Generator
+from collections.abc import Callable, Coroutine, Generator
+from concurrent.futures import ThreadPoolExecutor
 from datetime import date
 
 import httpx
@@ -124,3 +126,11 @@ def sms_login(app: AppUnderTest, phone: str | None = None,
     body = response.json()
     client.headers["Authorization"] = f"Bearer {body['token']}"
     return client, body
+
+
+def run_async[T](coroutine: Coroutine[object, object, T]) -> T:
+    """Run a coroutine to the end on a new event loop in a thread of its own. The test's thread
+    may already have a running loop: Playwright's sync API keeps one while the session's
+    browser lives, and `asyncio.run` refuses to start inside it."""
+    with ThreadPoolExecutor(1, thread_name_prefix="test-async") as pool:
+        return pool.submit(asyncio.run, coroutine).result()

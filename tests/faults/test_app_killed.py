@@ -27,7 +27,7 @@ from services.registration.models import ScheduleIn, SlotIn
 from tests.billing.helpers import bill_payload, messages
 from tests.faults.checks import assert_slots_consistent
 from tests.registration import test_contention as contention
-from tests.support import device_client, staff_client
+from tests.support import device_client, run_async, staff_client
 
 pytestmark = pytest.mark.slow
 PATIENTS, BAGS = 60, 30
@@ -120,7 +120,7 @@ def test_killed_app_process_leaves_no_half_written_state(seeded_app, tmp_path):
             stop.set()
             await storm
 
-        asyncio.run(storm_and_kill())
+        run_async(storm_and_kill())
     finally:
         if first.poll() is None:
             kill(first)
@@ -138,7 +138,7 @@ def test_killed_app_process_leaves_no_half_written_state(seeded_app, tmp_path):
                 response = httpx.get(f"{url}/api/v1/payments/{order['_id']}", timeout=20,
                                      headers={"Authorization": f"Bearer {token}"})
                 assert response.status_code == 200, response.text
-        asyncio.run(load(url, world, done, asyncio.Event()))
+        run_async(load(url, world, done, asyncio.Event()))
     finally:
         contention.stop(second)
     # effects of payments settled by the killed process: the worker's retry (leases expire)

@@ -20,6 +20,7 @@ from tests.faults.checks import assert_slots_consistent
 from tests.harness import AppUnderTest
 from tests.registration import test_contention as contention
 from tests.registration.helpers import add_schedule
+from tests.support import run_async
 
 pytestmark = pytest.mark.slow
 PATIENTS, SLOTS, CAPACITY = 90, 3, 12          # 90 patients on 36 places
@@ -50,7 +51,7 @@ def test_database_killed_mid_storm_loses_no_acknowledged_booking(own_database, t
                                          limits=httpx.Limits(max_connections=30)) as client:
                 async def patient(i: int, token: str, patient_id: str):
                     await asyncio.sleep(random.Random(i).uniform(0, 2.0))
-                    for attempt in range(6):       # a patient retries an error, as people do
+                    for _attempt in range(6):      # a patient retries an error, as people do
                         response = await client.post(
                             "/api/v1/appointments", json={"patient_id": patient_id,
                                                           "slot_id": slot_ids[i % SLOTS]},
@@ -70,7 +71,7 @@ def test_database_killed_mid_storm_loses_no_acknowledged_booking(own_database, t
 
                 await asyncio.gather(killer(), *(patient(i, t, p) for i, (t, p) in enumerate(patients)))
 
-        asyncio.run(storm())
+        run_async(storm())
         assert killed.is_set()
         statuses = Counter(status for _, status, _ in results)
         assert 500 not in statuses, statuses          # an outage is a 503, never a 500
