@@ -14,6 +14,7 @@ from services.registration.models import (
     ScheduleAdminOut,
     ScheduleBatchIn,
     ScheduleOut,
+    StationActionQuery,
     StationOut,
     StationQuery,
     StopIn,
@@ -80,31 +81,36 @@ class StationHandler(ApiHandler):
 
 
 class StationCallNextHandler(ApiHandler):
-    @api(auth=STATION, response=StationOut, tags=TAGS, errors=(404,), summary="叫下一位")
-    async def post(self, schedule_id: str):
+    @api(auth=STATION, query=StationActionQuery, response=StationOut, tags=TAGS,
+         errors=(404, 409), summary="叫下一位")
+    async def post(self, schedule_id: str, query: StationActionQuery):
         """Finish the current patient and call the next in queue order."""
-        return await self.services.registration.call_next(self.actor, schedule_id)
+        return await self.services.registration.call_next(self.actor, schedule_id, query.expect)
 
 
 class StationRecallHandler(ApiHandler):
-    @api(auth=STATION, response=StationOut, tags=TAGS, errors=(404, 409), summary="重呼")
-    async def post(self, schedule_id: str):
+    @api(auth=STATION, query=StationActionQuery, response=StationOut, tags=TAGS,
+         errors=(404, 409), summary="重呼")
+    async def post(self, schedule_id: str, query: StationActionQuery):
         """Call the current patient again."""
-        return await self.services.registration.recall(self.actor, schedule_id)
+        return await self.services.registration.recall(self.actor, schedule_id, query.expect)
 
 
 class StationSkipHandler(ApiHandler):
-    @api(auth=STATION, response=StationOut, tags=TAGS, errors=(404, 409), summary="过号")
-    async def post(self, schedule_id: str):
+    @api(auth=STATION, query=StationActionQuery, response=StationOut, tags=TAGS,
+         errors=(404, 409), summary="过号")
+    async def post(self, schedule_id: str, query: StationActionQuery):
         """The called patient is absent: they rejoin after the next three; call the next."""
-        return await self.services.registration.skip(self.actor, schedule_id)
+        return await self.services.registration.skip(self.actor, schedule_id, query.expect)
 
 
 class StationCompleteHandler(ApiHandler):
-    @api(auth=STATION, response=StationOut, tags=TAGS, errors=(404,), summary="完成就诊")
-    async def post(self, schedule_id: str):
+    @api(auth=STATION, query=StationActionQuery, response=StationOut, tags=TAGS,
+         errors=(404, 409), summary="完成就诊")
+    async def post(self, schedule_id: str, query: StationActionQuery):
         """Finish the current patient without calling the next."""
-        return await self.services.registration.complete_current(self.actor, schedule_id)
+        return await self.services.registration.complete_current(self.actor, schedule_id,
+                                                                 query.expect)
 
 
 class KioskCheckInHandler(ApiHandler):

@@ -98,6 +98,12 @@ class StationQuery(ApiModel):
     department_id: str = Field(min_length=1, max_length=64)
 
 
+class StationActionQuery(ApiModel):
+    # the appointment id the station showed as called ("none" for nobody): a retried or
+    # doubled press that no longer matches the queue changes nothing
+    expect: str | None = Field(None, pattern=r"^([0-9a-f]{24}|none)$")
+
+
 class DisplayQuery(ApiModel):
     clinic_id: str = Field(min_length=1, max_length=80)
 

@@ -7,9 +7,14 @@ the patient `skip_rejoin_after` places behind plus "~<now>", i.e. rejoins after 
 
 from __future__ import annotations
 
+import asyncio
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from datetime import timedelta
+from time import monotonic
 from typing import Any
 
+from bson import ObjectId
 from pymongo import ASCENDING, DESCENDING, ReturnDocument
 
 from services.clock import as_utc, format_local, local_date
@@ -31,6 +36,15 @@ from services.registration.models import (
     QueueOut,
     StationOut,
 )
+
+
+# The doctor's station changes one schedule's queue at a time: a short lease on the schedule
+# document serialises call-next / skip / complete / recall across processes, so two presses
+# at once can never leave two patients called. The lease outlives a crashed request by at most
+# STATION_LEASE_SECONDS; a press waits up to STATION_WAIT_SECONDS for the one before it.
+STATION_LEASE_SECONDS = 10
+STATION_WAIT_SECONDS = 3.0
+NOBODY = "none"
 
 
 class QueueMixin(RegistrationBase):
@@ -167,46 +181,90 @@ class QueueMixin(RegistrationBase):
                           waiting=[_entry(d) for d in waiting], not_arrived=not_arrived,
                           done=done)
 
-    async def call_next(self, actor: Any, schedule_id: str) -> StationOut:
+    @asynccontextmanager
+    async def _station_turn(self, schedule_id: Any) -> AsyncIterator[None]:
+        """Hold the schedule's station lease while changing its queue."""
+        token = ObjectId()
+        give_up = monotonic() + STATION_WAIT_SECONDS
+        while True:
+            now = self.clock.now()
+            taken = await self.schedules.find_one_and_update(
+                {"_id": schedule_id, "$or": [{"station_lease_until": None},
+                                             {"station_lease_until": {"$lte": now}}]},
+                {"$set": {"station_lease": token,
+                          "station_lease_until": now + timedelta(seconds=STATION_LEASE_SECONDS)}},
+                projection={"_id": 1})
+            if taken is not None:
+                break
+            if monotonic() > give_up:
+                raise Conflict("station_busy", "其他终端正在操作该诊室队列，请稍后重试")
+            await asyncio.sleep(0.02)
+        try:
+            yield
+        finally:
+            await self.schedules.update_one(
+                {"_id": schedule_id, "station_lease": token},
+                {"$unset": {"station_lease": "", "station_lease_until": ""}})
+
+    async def _as_expected(self, schedule_id: Any, expect: str | None) -> bool:
+        """True when the station saw the queue as it is: `expect` is the appointment id it
+        showed as called (NOBODY for none). A retried or doubled press no longer matches,
+        so it changes nothing. Without `expect` the press always acts."""
+        if expect is None:
+            return True
+        current = await self._calling(schedule_id)
+        return (str(current["_id"]) if current else NOBODY) == expect
+
+    async def call_next(self, actor: Any, schedule_id: str,
+                        expect: str | None = None) -> StationOut:
         """Finish the patient being seen and call the next one in queue order."""
-        schedule = await self._schedule_doc(schedule_id)
-        await self._finish_current(schedule["_id"])
-        await self._call_first(schedule["_id"])
+        sid = (await self._schedule_doc(schedule_id))["_id"]
+        async with self._station_turn(sid):
+            if await self._as_expected(sid, expect):
+                await self._finish_current(sid)
+                await self._call_first(sid)
         return await self.station(actor, schedule_id)
 
-    async def complete_current(self, actor: Any, schedule_id: str) -> StationOut:
+    async def complete_current(self, actor: Any, schedule_id: str,
+                               expect: str | None = None) -> StationOut:
         """Finish the patient being seen without calling anyone."""
-        schedule = await self._schedule_doc(schedule_id)
-        await self._finish_current(schedule["_id"])
+        sid = (await self._schedule_doc(schedule_id))["_id"]
+        async with self._station_turn(sid):
+            if await self._as_expected(sid, expect):
+                await self._finish_current(sid)
         return await self.station(actor, schedule_id)
 
-    async def recall(self, actor: Any, schedule_id: str) -> StationOut:
+    async def recall(self, actor: Any, schedule_id: str,
+                     expect: str | None = None) -> StationOut:
         """Call the current patient again (display and notification)."""
-        schedule = await self._schedule_doc(schedule_id)
-        current = await self._calling(schedule["_id"])
-        if current is None:
-            raise Conflict("nobody_called", "当前没有正在呼叫的患者")
-        now = self.clock.now()
-        await self.appointments.update_one({"_id": current["_id"], "status": "called"},
-                                           {"$inc": {"recalls": 1},
-                                            "$set": {"recalled_at": now}})
+        sid = (await self._schedule_doc(schedule_id))["_id"]
+        async with self._station_turn(sid):
+            current = await self._calling(sid)
+            if current is None:
+                raise Conflict("nobody_called", "当前没有正在呼叫的患者")
+            if await self._as_expected(sid, expect):
+                now = self.clock.now()
+                await self.appointments.update_one({"_id": current["_id"], "status": "called"},
+                                                   {"$inc": {"recalls": 1},
+                                                    "$set": {"recalled_at": now}})
         return await self.station(actor, schedule_id)
 
-    async def skip(self, actor: Any, schedule_id: str) -> StationOut:
+    async def skip(self, actor: Any, schedule_id: str, expect: str | None = None) -> StationOut:
         """The called patient is absent: they rejoin after the next few; call the next one."""
-        schedule = await self._schedule_doc(schedule_id)
-        sid = schedule["_id"]
-        current = await self._calling(sid)
-        if current is None:
-            raise Conflict("nobody_called", "当前没有正在呼叫的患者")
-        now = self.clock.now()
-        behind = await self._waiting(sid, self.config.skip_rejoin_after)
-        anchor = behind[-1]["queue_key"] if behind else current.get("queue_key", "0")
-        await self.appointments.update_one(
-            {"_id": current["_id"], "status": "called"},
-            {"$set": {"status": "checked_in", "queue_key": f"{anchor}~{stamp(now)}",
-                      "updated_at": now}, "$inc": {"skips": 1}})
-        await self._call_first(sid)
+        sid = (await self._schedule_doc(schedule_id))["_id"]
+        async with self._station_turn(sid):
+            current = await self._calling(sid)
+            if current is None:
+                raise Conflict("nobody_called", "当前没有正在呼叫的患者")
+            if await self._as_expected(sid, expect):
+                now = self.clock.now()
+                behind = await self._waiting(sid, self.config.skip_rejoin_after)
+                anchor = behind[-1]["queue_key"] if behind else current.get("queue_key", "0")
+                await self.appointments.update_one(
+                    {"_id": current["_id"], "status": "called"},
+                    {"$set": {"status": "checked_in", "queue_key": f"{anchor}~{stamp(now)}",
+                              "updated_at": now}, "$inc": {"skips": 1}})
+                await self._call_first(sid)
         return await self.station(actor, schedule_id)
 
     async def _finish_current(self, schedule_id: Any) -> None:

@@ -78,7 +78,9 @@
   }
 
   // ---- station: today's queue of one schedule ----
+  var shownCurrent = "none";   // the called appointment on screen: a doubled press changes nothing
   function renderQueue(q) {
+    shownCurrent = q.current ? q.current.appointment_id : "none";
     $("queue").classList.remove("hidden");
     $("current").textContent = q.current ? q.current.ticket_no + " " + q.current.patient_name : "—";
     $("counts").textContent = "候诊 " + q.waiting.length + " 人 · 未报到 " + q.not_arrived + " 人 · 已完成 " + q.done + " 人";
@@ -120,8 +122,12 @@
     Array.prototype.forEach.call(document.querySelectorAll("[data-action]"), function (button) {
       button.addEventListener("click", async function () {
         error.classList.add("hidden");
-        try { renderQueue(await call("POST", "/api/v1/station/schedules/" + $("schedule").value + "/" + button.dataset.action)); }
-        catch (err) { fail(error, err); }
+        button.disabled = true;
+        try {
+          renderQueue(await call("POST", "/api/v1/station/schedules/" + $("schedule").value + "/" +
+                                 button.dataset.action + "?expect=" + shownCurrent));
+        } catch (err) { fail(error, err); }
+        finally { button.disabled = false; }
       });
     });
   } else {

@@ -3,9 +3,11 @@ the patient's live queue, the clinic display."""
 
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
 from datetime import date
 
 import pytest
+from bson import ObjectId
 
 from tests.registration.helpers import Family, local
 from tests.support import device_client, staff_client
@@ -22,8 +24,8 @@ def clinic(seeded_app):
     response = his.post("/api/v1/his/schedules", json={"schedules": [{
         "his_id": "Q-TODAY-1", "doctor_code": "D001", "date": TODAY.isoformat(),
         "period": "morning", "fee_fen": 1200, "room": "2楼 8诊室",
-        "slots": [{"start": "10:00", "end": "10:30", "capacity": 8},
-                  {"start": "10:30", "end": "11:00", "capacity": 8}]}]})
+        "slots": [{"start": "10:00", "end": "10:30", "capacity": 20},
+                  {"start": "10:30", "end": "11:00", "capacity": 20}]}]})
     assert response.status_code == 200, response.text
     schedule_id = response.json()["ids"]["Q-TODAY-1"]
     schedule = app.http.get(f"/api/v1/schedules/{schedule_id}").json()
@@ -158,3 +160,47 @@ def test_patients_and_other_roles_cannot_use_the_station(seeded_app, clinic):
     family, _ = booked(app, clinic, 1, "越权者")
     assert family.client.get(f"/api/v1/station/schedules/{sid}").status_code == 401
     assert app.http.get("/api/v1/display/queue", params={"clinic_id": "x"}).status_code == 401
+
+
+def test_presses_at_once_never_leave_two_patients_called(seeded_app, clinic):
+    """Two nurses' screens (or a doubled tap) pressing at the same moment: the queue moves as
+    if the presses came one after the other, and a press that carries the called patient it
+    saw moves the queue once however often it is sent."""
+    app = seeded_app
+    while (now := station(clinic))["current"] or now["waiting"]:   # earlier tests' leftovers
+        station(clinic, "call-next")
+    app.clock.set(local(TODAY, 9, 0))
+    people = [booked(app, clinic, 1, f"并发{i}号") for i in range(6)]
+    for i, who in enumerate(people):
+        app.clock.set(local(TODAY, 10, 10 + i))
+        assert check_in(*who, clinic["code"]).status_code == 200
+    sid = clinic["schedule"]["id"]
+    ids = {p[1]["id"] for p in people}
+
+    def statuses():
+        return [app.db.appointments.find_one({"_id": ObjectId(i)})["status"] for i in sorted(ids)]
+
+    url = f"/api/v1/station/schedules/{sid}/call-next"
+    with ThreadPoolExecutor(4) as pool:
+        answers = list(pool.map(lambda _: clinic["nurse"].post(url), range(4)))
+    assert [a.status_code for a in answers] == [200] * 4
+    now = statuses()
+    assert now.count("called") == 1 and now.count("completed") == 3, now
+
+    seen = station(clinic)["current"]["appointment_id"]
+    with ThreadPoolExecutor(3) as pool:
+        doubled = list(pool.map(lambda _: clinic["nurse"].post(url, params={"expect": seen}),
+                                range(3)))
+    assert [a.status_code for a in doubled] == [200] * 3
+    now = statuses()
+    assert now.count("called") == 1 and now.count("completed") == 4, now
+    assert all(a.json()["current"]["appointment_id"] != seen for a in doubled)
+
+    stale = clinic["nurse"].post(url, params={"expect": seen})     # a retry after the fact
+    assert stale.status_code == 200 and statuses().count("completed") == 4
+    bad = clinic["nurse"].post(url, params={"expect": "someone"})
+    assert bad.status_code == 400
+    for _ in range(2):
+        station(clinic, "call-next")
+    station(clinic, "complete")
+    assert statuses().count("completed") == 6
