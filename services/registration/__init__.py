@@ -28,4 +28,6 @@ class RegistrationService(ScheduleMixin, BookingMixin, WaitlistMixin, QueueMixin
             PeriodicTask("registration.no_shows", self.mark_no_shows, interval=30.0),
             PeriodicTask("registration.waitlist_expiry", self.expire_waitlist, interval=30.0),
             PeriodicTask("registration.stop_sweep", self.sweep_stopped_schedules, interval=20.0),
+            PeriodicTask("registration.hold_repair", self.repair_holds, interval=30.0),
+            PeriodicTask("registration.reminders", self.send_reminders, interval=60.0),
         ]

@@ -5,7 +5,8 @@ Collections (owned by registration):
                    department_id, department_code, department_name, campus_code, clinic_id,
                    room, date "YYYY-MM-DD" (Asia/Shanghai), period, type, fee_fen,
                    status open|stopped, release_at, created_at, updated_at,
-                   slots: [{seq, key "HH:MM", start, end (UTC), capacity, remaining, issued}]}
+                   slots: [{seq, key "HH:MM", start, end (UTC), capacity, remaining, issued}],
+                   holds: [{id = the appointment's _id to be, seq, at}]}
     appointments  {_id, active_key (partial unique while active), patient_id, account_id,
                    schedule_id, slot_id "<schedule id>-<seq>", slot_seq, ticket_no, status,
                    active, slot_start, slot_end, date, doctor/department copies, fee_fen,
@@ -22,6 +23,12 @@ shuts every slot in the same write. Invariant: a slot's `remaining` never drops 
 and `capacity - remaining` equals the active appointments holding it; places move only
 by that update, or by a hand-over from a cancelled appointment straight to a waitlisted
 patient (remaining untouched).
+
+A booking records a hold {id, seq, at} in the same update that takes the place, and drops it
+once the appointment (whose _id is the hold's id) is written. If the database fails in
+between, the hold stays: `repair_holds` later keeps the place when the appointment exists
+and gives it back when it does not, in one conditional update, so a crash never loses a
+place and never returns one twice.
 """
 
 from __future__ import annotations
@@ -117,6 +124,37 @@ def slot_pipeline(seq: int, when: Any, change: dict[str, Any]) -> list[dict[str,
         "$cond": [applies, {"$mergeObjects": ["$$s", merged]}, "$$s"]}}}}}]
 
 
+def _has_hold(hold_id: ObjectId) -> dict[str, Any]:
+    """Expression: the schedule holds `hold_id`."""
+    return {"$gt": [{"$size": {"$filter": {"input": {"$ifNull": ["$holds", []]}, "as": "h",
+                                           "cond": {"$eq": ["$$h.id", hold_id]}}}}, 0]}
+
+
+def add_hold_stage(seq: int, when: Any, hold: dict[str, Any]) -> dict[str, Any]:
+    """Pipeline stage (before `slot_pipeline`): append `hold` when slot `seq` meets `when`."""
+    applies = {"$and": [{"$eq": ["$$s.seq", seq]}, when]}
+    taking = {"$gt": [{"$size": {"$filter": {"input": "$slots", "as": "s", "cond": applies}}}, 0]}
+    held = {"$ifNull": ["$holds", []]}
+    return {"$set": {"holds": {"$cond": [taking, {"$concatArrays": [held, {"$literal": [hold]}]},
+                                         held]}}}
+
+
+def drop_hold_stage(hold_id: ObjectId) -> dict[str, Any]:
+    """Pipeline stage: remove the hold `hold_id` (if present)."""
+    return {"$set": {"holds": {"$filter": {"input": {"$ifNull": ["$holds", []]}, "as": "h",
+                                           "cond": {"$ne": ["$$h.id", hold_id]}}}}}
+
+
+def return_hold_pipeline(seq: int, hold_id: ObjectId) -> list[dict[str, Any]]:
+    """Give the place of hold `hold_id` back to slot `seq` and drop the hold, only if the hold
+    is still there: returning it twice is impossible."""
+    return slot_pipeline(seq, _has_hold(hold_id), {"remaining": 1}) + [drop_hold_stage(hold_id)]
+
+
+def holds_in(before: dict[str, Any] | None, hold_id: ObjectId) -> bool:
+    return any(h.get("id") == hold_id for h in (before or {}).get("holds", []))
+
+
 def stamp(moment: datetime) -> str:
     """A fixed-width sortable text form of a UTC instant (queue keys)."""
     return as_utc(moment).strftime("%Y%m%d%H%M%S%f")
@@ -172,6 +210,7 @@ class RegistrationBase:
                               ("completed_at", DESCENDING)])
         await a.create_index([("account_id", ASCENDING), ("slot_start", DESCENDING)])
         await a.create_index([("status", ASCENDING), ("slot_end", ASCENDING)])
+        await a.create_index([("date", ASCENDING), ("status", ASCENDING)])
         await a.create_index([("schedule_id", ASCENDING), ("status", ASCENDING),
                               ("queue_key", ASCENDING)])
         await a.create_index([("slot_id", ASCENDING), ("active", ASCENDING)])

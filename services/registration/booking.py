@@ -1,29 +1,42 @@
 """Booking (预约), its rules, cancellation, and the no-show (爽约) rule.
 
-Capacity is taken by ONE conditional update on the slot (`remaining > 0`, `$inc -1`);
-every later check that fails gives the place back through `release_place`.
+Capacity is taken by ONE conditional update on the slot (`remaining > 0`, `$inc -1`),
+which also records a hold for the appointment to be written; every later check that fails
+gives the place back with the hold, and a database failure in between leaves the hold for
+`repair_holds` (see base.py).
 """
 
 from __future__ import annotations
 
+import asyncio
 from datetime import datetime, timedelta
 from typing import Any
 
 from bson import ObjectId
 from pymongo import ReturnDocument
-from pymongo.errors import DuplicateKeyError
+from pymongo.errors import DuplicateKeyError, PyMongoError
 
-from services.clock import as_utc, format_local, local_date
+from services.clock import as_utc, at_local, format_local, local_date
 from services.errors import BusinessRuleViolation, Conflict
 from services.qr import png_bytes
 from services.registration.base import (
     PERIOD_LETTERS,
     RegistrationBase,
     active_key,
+    add_hold_stage,
+    drop_hold_stage,
+    holds_in,
+    log,
+    return_hold_pipeline,
     slot_id,
     slot_pipeline,
 )
 from services.registration.models import AppointmentOut
+
+
+# A booking is stuck at most seconds between taking a place and writing the appointment;
+# a hold older than this belongs to one the database failed under.
+HOLD_GRACE = timedelta(minutes=2)
 
 
 class BookingMixin(RegistrationBase):
@@ -39,15 +52,21 @@ class BookingMixin(RegistrationBase):
         now = self.clock.now()
         self.check_bookable(schedule, slot, now)
         revisit_of = await self.check_patient(patient, schedule, now)
-        taken = await self.take_place(schedule["_id"], slot["seq"])
+        hold = ObjectId()                       # also the appointment's _id
+        taken = await self.take_place(schedule["_id"], slot["seq"], hold=hold)
         if taken is None:
             raise Conflict("slot_full", "该时段号源已满，可选择其他时段或登记候补",
                            details={"slot_id": slot_id, "schedule_id": str(schedule["_id"])})
         try:
-            doc = await self.do_book(patient, schedule, taken, now, revisit_of)
+            doc = await self.do_book(patient, schedule, taken, now, revisit_of,
+                                     appointment_id=hold)
+        except (PyMongoError, asyncio.CancelledError):
+            raise   # unknown whether the appointment was written: repair_holds settles it
         except BaseException:
-            await self.release_place(schedule, slot["seq"])
+            await self.give_back_hold(schedule, slot["seq"], hold)
             raise
+        if not await self.drop_hold(schedule["_id"], hold):
+            doc = await self._take_again(doc, schedule)
         doc = await self.bill_fee(doc, patient)
         await self._notify(doc["patient_id"], "appointment_booked", {
             "patient": doc["patient_masked"], "department": doc["department_name"],
@@ -55,21 +74,83 @@ class BookingMixin(RegistrationBase):
             "ticket": doc["ticket_no"]}, f"appointment_booked:{doc['_id']}")
         return self._appointment_out(doc, now)
 
-    async def take_place(self, schedule_id: ObjectId, seq: int) -> dict[str, Any] | None:
+    async def take_place(self, schedule_id: ObjectId, seq: int,
+                         hold: ObjectId | None = None) -> dict[str, Any] | None:
         """THE capacity update: one place of an open schedule's slot, or None when full.
 
         One atomic update of the schedule document: slot `seq` loses a place and issues a
         ticket number only if the schedule is open and the slot has `remaining > 0`; the
-        before-image says whether it did (see `slot_pipeline`).
+        before-image says whether it did (see `slot_pipeline`). With `hold`, the same update
+        records the hold {id, seq, at} that `drop_hold` or `repair_holds` settles.
         """
         when = {"$and": [{"$gt": ["$$s.remaining", 0]}, {"$eq": ["$status", "open"]}]}
+        pipeline = slot_pipeline(seq, when, {"remaining": -1, "issued": 1})
+        if hold is not None:
+            record = {"id": hold, "seq": seq, "at": self.clock.now()}
+            pipeline = [add_hold_stage(seq, when, record), *pipeline]
         before = await self.schedules.find_one_and_update(
-            {"_id": schedule_id}, slot_pipeline(seq, when, {"remaining": -1, "issued": 1}),
+            {"_id": schedule_id}, pipeline,
             projection={"slots": 1, "status": 1}, return_document=ReturnDocument.BEFORE)
         slot = next((s for s in (before or {}).get("slots", []) if s["seq"] == seq), None)
         if slot is None or before["status"] != "open" or slot["remaining"] <= 0:
             return None
         return {**slot, "remaining": slot["remaining"] - 1, "issued": slot["issued"] + 1}
+
+    async def drop_hold(self, schedule_id: ObjectId, hold: ObjectId) -> bool:
+        """The appointment is written: forget its hold. False if it was gone already (the
+        repair job gave the place back while this booking was stuck)."""
+        before = await self.schedules.find_one_and_update(
+            {"_id": schedule_id}, [drop_hold_stage(hold)], projection={"holds": 1},
+            return_document=ReturnDocument.BEFORE)
+        return holds_in(before, hold)
+
+    async def give_back_hold(self, schedule: dict[str, Any], seq: int, hold: ObjectId) -> bool:
+        """No appointment was written for `hold`: return its place (at most once) and offer
+        it to the waitlist."""
+        before = await self.schedules.find_one_and_update(
+            {"_id": schedule["_id"]}, return_hold_pipeline(seq, hold),
+            projection={"holds": 1, "status": 1}, return_document=ReturnDocument.BEFORE)
+        returned = holds_in(before, hold)
+        if returned and before.get("status") == "open":
+            await self.fill_from_waitlist(schedule)
+        return returned
+
+    async def _take_again(self, doc: dict[str, Any], schedule: dict[str, Any]) -> dict[str, Any]:
+        """The repair job returned this booking's place while it was stuck: take one again
+        (under the same hold, so a failure now is repaired too), or undo the booking."""
+        seq = doc["slot_seq"]
+        if await self.take_place(schedule["_id"], seq, hold=doc["_id"]) is not None:
+            await self.drop_hold(schedule["_id"], doc["_id"])
+            return doc
+        now = self.clock.now()
+        await self.appointments.update_one(
+            {"_id": doc["_id"], "status": "booked"},
+            {"$set": {"status": "cancelled", "active": False, "cancelled_at": now,
+                      "cancel_reason": "place_lost", "updated_at": now}})
+        await self._release_quotas(doc)
+        raise Conflict("slot_full", "该时段号源已满，可选择其他时段或登记候补",
+                       details={"slot_id": doc["slot_id"], "schedule_id": str(schedule["_id"])})
+
+    async def repair_holds(self) -> int:
+        """Background: settle holds older than HOLD_GRACE, left by bookings the database
+        failed under. The appointment exists → the place is its: drop the hold; it does not →
+        give the place back. Returns the holds settled."""
+        now = self.clock.now()
+        due = now - HOLD_GRACE
+        settled = 0
+        stale = await self.schedules.find({"holds.at": {"$lte": due}},
+                                          {"holds": 1, "status": 1}).limit(50).to_list()
+        for schedule in stale:
+            for hold in schedule.get("holds", []):
+                if as_utc(hold["at"]) > due:
+                    continue
+                if await self.appointments.find_one({"_id": hold["id"]}, {"_id": 1}):
+                    settled += await self.drop_hold(schedule["_id"], hold["id"])
+                elif await self.give_back_hold(schedule, hold["seq"], hold["id"]):
+                    settled += 1
+                    log.warning("registration: gave back a place held by a failed booking "
+                                "(schedule %s, slot %s)", schedule["_id"], hold["seq"])
+        return settled
 
     def check_bookable(self, schedule: dict[str, Any], slot: dict[str, Any],
                        now: datetime) -> None:
@@ -145,7 +226,8 @@ class BookingMixin(RegistrationBase):
                                         f"{name}仅接待 {limit.min_age} 岁及以上患者")
 
     async def do_book(self, patient: Any, schedule: dict[str, Any], taken: dict[str, Any],
-                      now: datetime, revisit_of: ObjectId | None) -> dict[str, Any]:
+                      now: datetime, revisit_of: ObjectId | None,
+                      appointment_id: ObjectId | None = None) -> dict[str, Any]:
         """Write the appointment for a place already taken (`taken` = the slot after its $inc).
 
         Preconditions: the slot's capacity was taken in the same update that issued
@@ -165,6 +247,8 @@ class BookingMixin(RegistrationBase):
                     raise BusinessRuleViolation(code, message)
                 held.append(key)
             doc = self._appointment_doc(patient, schedule, taken, now, revisit_of, held)
+            if appointment_id is not None:
+                doc["_id"] = appointment_id
             try:
                 await self.appointments.insert_one(doc)
             except DuplicateKeyError:
@@ -265,6 +349,32 @@ class BookingMixin(RegistrationBase):
             "patient": done.get("patient_masked", ""), "department": done["department_name"],
             "time": self._visit_time(done)}, f"appointment_cancelled:{done['_id']}")
         return self._appointment_out(done, now)
+
+    # ---- reminders (就诊提醒) ------------------------------------------------------------
+
+    async def send_reminders(self) -> int:
+        """Background: from `reminder_at` (Asia/Shanghai) the day before a visit, remind each
+        patient still booked for tomorrow, once. Those who booked after that moment are left
+        alone: their booking message is a few minutes old."""
+        now = self.clock.now()
+        today = local_date(now)
+        moment = at_local(today, self.config.reminder_at)
+        if now < moment:
+            return 0
+        tomorrow = (today + timedelta(days=1)).isoformat()
+        due = await self.appointments.find(
+            {"date": tomorrow, "status": "booked", "reminded": {"$ne": True},
+             "created_at": {"$lt": moment}}).limit(100).to_list()
+        for doc in due:
+            # the outbox's dedup key makes a repeat a no-op; the mark keeps the query small
+            await self._notify(doc["patient_id"], "appointment_reminder", {
+                "patient": doc.get("patient_masked", ""), "department": doc["department_name"],
+                "doctor": doc.get("doctor_name", ""),
+                "time": format_local(doc["slot_start"], "%H:%M"),
+                "place": doc.get("room") or doc["department_name"]},
+                f"appointment_reminder:{doc['_id']}")
+            await self.appointments.update_one({"_id": doc["_id"]}, {"$set": {"reminded": True}})
+        return len(due)
 
     # ---- no-shows -----------------------------------------------------------------------
 

@@ -48,6 +48,9 @@ class RegistrationConfig(BaseModel):
     # 挂一次号管3天
     revisit_free_days: int = 3
 
+    # 就诊提醒: the day before the visit, at this Asia/Shanghai time
+    reminder_at: time = time(18, 0)
+
     # Check-in and queue
     check_in_before_minutes: int = 30
     check_in_after_minutes: int = 15

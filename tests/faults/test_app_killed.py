@@ -147,7 +147,9 @@ def test_killed_app_process_leaves_no_half_written_state(seeded_app, tmp_path):
     print("requests:", sorted(Counter(done).items()))
     assert Counter(status for _, status in done)[500] == 0, Counter(done)
 
-    # nothing lost, nothing doubled: bookings
+    # nothing lost, nothing doubled: bookings (a booking killed between taking its place and
+    # writing the appointment left a hold; the worker's repair job settles it)
+    app.call(lambda s: s.registration.repair_holds())
     assert_slots_consistent(app.db, [ObjectId(world["schedule_id"])])
     # payments: every paid bill has one paid payment, one receipt, one message
     paid = 0
