@@ -3,7 +3,8 @@
 Collection `patients`:
     {_id, account_id, name: enc, document_type, document_number: enc, document_bidx,
      phone: enc, phone_bidx, relation, is_default, sex, birth_date "YYYY-MM-DD",
-     real_name_verified, hospital_card_no, created_at, updated_at, deleted}
+     real_name_verified, hospital_card_no, created_at, updated_at, deleted,
+     person_key "<account_id>|<document_bidx>" while not deleted (unique, sparse)}
 Names, document numbers and phones are AES-GCM ciphertexts (services/crypto.py); the
 blind indexes let us find "the same person" without storing the number in clear.
 """

@@ -31,6 +31,14 @@ from services.identity.patients import (
 )
 
 
+LEGACY_PERSON_INDEX = "one_person_per_account"
+
+
+def person_key(account_id: ObjectId, document_bidx: str) -> str:
+    """The same person (document blind index) once per account, while not deleted."""
+    return f"{account_id}|{document_bidx}"
+
+
 class IdentityConfig(BaseModel):
     session_days: int = 30              # sliding: renewed on use
     staff_session_hours: int = 12
@@ -64,12 +72,29 @@ class IdentityService:
         await self.sessions.create_index("expires_at", expireAfterSeconds=0)
         await self.sessions.create_index([("kind", ASCENDING), ("subject_id", ASCENDING)])
         await self.patients.create_index([("account_id", ASCENDING), ("deleted", ASCENDING)])
-        await self.patients.create_index(
-            [("account_id", ASCENDING), ("document_bidx", ASCENDING)], unique=True,
-            partialFilterExpression={"deleted": False}, name="one_person_per_account")
+        await self._ensure_person_key_index()
         await self.patients.create_index("hospital_card_no", sparse=True)
         await self.patients.create_index("document_bidx")
         await self.his_cards.create_index("document_bidx")
+
+    async def _ensure_person_key_index(self) -> None:
+        """One person once per account: a unique sparse index on `person_key`
+        ("<account>|<document blind index>"), set while the member is on the account and
+        removed when it is deleted. (It replaces a partial unique index on two fields, which
+        the embedded database checked by scanning the collection on every insert.) An older
+        database is migrated once: keys for current members, the new index, the old one dropped.
+        """
+        names = {ix["name"] async for ix in await self.patients.list_indexes()}
+        if LEGACY_PERSON_INDEX in names:
+            async for doc in self.patients.find({"deleted": False, "person_key": {"$exists": False}},
+                                                {"account_id": 1, "document_bidx": 1}):
+                await self.patients.update_one(
+                    {"_id": doc["_id"]},
+                    {"$set": {"person_key": person_key(doc["account_id"], doc["document_bidx"])}})
+        await self.patients.create_index("person_key", unique=True, sparse=True,
+                                         name="one_person_per_account_key")
+        if LEGACY_PERSON_INDEX in names:
+            await self.patients.drop_index(LEGACY_PERSON_INDEX)
 
     # ---- accounts -------------------------------------------------------------------
 
@@ -151,6 +176,7 @@ class IdentityService:
         now = self.clock.now()
         doc = {"account_id": owner, **encrypt_patient(self.cipher, body), "is_default": False,
                "hospital_card_no": None, "created_at": now, "updated_at": now, "deleted": False}
+        doc["person_key"] = person_key(owner, doc["document_bidx"])
         try:
             result = await self.patients.insert_one(doc)
         except DuplicateKeyError:
@@ -200,7 +226,8 @@ class IdentityService:
         doc = await self._owned_doc(account_id, patient_id)
         removed = await self.patients.update_one(
             {"_id": doc["_id"], "deleted": False},
-            {"$set": {"deleted": True, "is_default": False, "deleted_at": self.clock.now()}})
+            {"$set": {"deleted": True, "is_default": False, "deleted_at": self.clock.now()},
+             "$unset": {"person_key": ""}})
         if removed.modified_count:
             await self.accounts.update_one({"_id": doc["account_id"]}, {"$inc": {"patient_count": -1}})
 

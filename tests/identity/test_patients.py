@@ -7,6 +7,7 @@ from datetime import date
 
 import httpx
 import pytest
+from bson import ObjectId
 
 from tests.support import add_patient, device_client, new_phone, patient_client, staff_client, valid_id_number
 
@@ -64,6 +65,32 @@ def test_same_person_cannot_be_added_twice(app):
     assert client.post("/api/v1/patients", json=body).status_code == 201
     again = client.post("/api/v1/patients", json=body)
     assert again.status_code == 409 and again.json()["error"]["code"] == "patient_exists"
+    # another account may add the same person; this one again after removing them
+    other, _ = patient_client(app)
+    assert other.post("/api/v1/patients", json=body).status_code == 201
+    mine = client.get("/api/v1/patients").json()[0]
+    assert client.delete(f"/api/v1/patients/{mine['id']}").status_code == 204
+    assert client.post("/api/v1/patients", json=body).status_code == 201
+    assert client.post("/api/v1/patients", json=body).status_code == 409
+
+
+def test_an_older_database_is_migrated_to_the_person_key_index(app):
+    """Databases made before `person_key` had a partial unique index on (account, document):
+    start-up gives current members their keys, builds the new index and drops the old one."""
+    client, _ = patient_client(app)
+    member = add_patient(app, client, name="钱旧库", birth=date(1960, 2, 2))
+    patients = app.db.patients
+    patients.drop_index("one_person_per_account_key")
+    patients.update_many({}, {"$unset": {"person_key": ""}})
+    patients.create_index([("account_id", 1), ("document_bidx", 1)], unique=True,
+                          partialFilterExpression={"deleted": False}, name="one_person_per_account")
+    app.call(lambda s: s.identity.ensure_indexes())
+    names = {ix["name"] for ix in patients.list_indexes()}
+    assert "one_person_per_account_key" in names and "one_person_per_account" not in names
+    stored = patients.find_one({"_id": ObjectId(member["id"])})
+    assert stored["person_key"] == f"{stored['account_id']}|{stored['document_bidx']}"
+    assert patients.count_documents({"deleted": False, "person_key": {"$exists": False}}) == 0
+    app.call(lambda s: s.identity.ensure_indexes())         # and again: nothing to do
 
 
 def test_at_most_five_members_per_account(app):
