@@ -35,8 +35,9 @@ $(SYS_STAMP): scripts/system-deps.sh | $(PY)
 run: setup
 	$(PY) run.py serve
 
-## test: install everything the tests need, then run the whole suite
+## test: install everything the tests need, then lint and run the whole suite
 test: $(DEV_STAMP) system-deps
+	$(VENV)/bin/ruff check --quiet .
 	$(PY) -m pytest $(PYTEST_ARGS)
 
 ## lint: ruff over the code

@@ -114,8 +114,10 @@ def print_report(report: Report, verbose: bool = False) -> None:
     print(f"cases                 {report.total}")
     print(f"top-1 accuracy        {report.top1_accuracy:.3f}  ({report.top1}/{report.total})")
     print(f"top-3 accuracy        {report.top3_accuracy:.3f}  ({report.top3}/{report.total})")
-    print(f"red-flag recall       {report.red_flag_recall:.3f}  ({report.emergency_caught}/{report.emergency_cases})")
-    print(f"false-alarm rate      {report.false_alarm_rate:.3f}  ({report.false_alarms}/{report.total - report.emergency_cases})")
+    print(f"red-flag recall       {report.red_flag_recall:.3f}  "
+          f"({report.emergency_caught}/{report.emergency_cases})")
+    print(f"false-alarm rate      {report.false_alarm_rate:.3f}  "
+          f"({report.false_alarms}/{report.total - report.emergency_cases})")
     print("\nper-department recall (top-1)")
     for label, (hit, n) in sorted(report.per_department.items(), key=lambda kv: kv[1][0] / kv[1][1]):
         print(f"  {label:<8}\t{hit / n:.2f}  ({hit}/{n})")

@@ -52,7 +52,8 @@ async def announce_lines(settings: Settings, services: Services) -> list[str]:
     base = settings.public_url
     lines.append(f"  门诊缴费       {base}/h5/bills   (run.py demo-bill --phone 138… 造一张待缴账单)")
     lines.append(f"  支付沙箱       {base}/sandbox/wechatpay   对账 {base}/admin/billing/reconciliation")
-    lines.append(f"  代煎工作站 {settings.public_url}/pharmacy/station（药师账号见上；演示药袋: run.py demo-pharmacy）")
+    lines.append(f"  代煎工作站 {settings.public_url}/pharmacy/station"
+                 "（药师账号见上；演示药袋: run.py demo-pharmacy）")
     return lines + _report_lines(settings)
 
 

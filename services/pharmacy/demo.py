@@ -14,8 +14,10 @@ DEMO_HIS = Actor(kind="device", id="demo-his", roles=frozenset({"his"}), label="
 DEMO_PHARMACIST = Actor(kind="staff", id="demo", roles=frozenset({"pharmacist"}), label="药师 演*")
 
 HERBS = [{"name": "黄芪", "grams": 30}, {"name": "党参", "grams": 15}, {"name": "白术", "grams": 12},
-         {"name": "生石膏", "grams": 30, "handling": "先煎"}, {"name": "薄荷", "grams": 6, "handling": "后下"},
-         {"name": "车前子", "grams": 15, "handling": "包煎"}, {"name": "阿胶", "grams": 9, "handling": "烊化"}]
+         {"name": "生石膏", "grams": 30, "handling": "先煎"},
+         {"name": "薄荷", "grams": 6, "handling": "后下"},
+         {"name": "车前子", "grams": 15, "handling": "包煎"},
+         {"name": "阿胶", "grams": 9, "handling": "烊化"}]
 
 # (patient, mode, delivery, stages to walk)
 BAGS = [

@@ -5,7 +5,8 @@ from __future__ import annotations
 
 import hashlib
 import logging
-from typing import TYPE_CHECKING, Any, Mapping
+from typing import TYPE_CHECKING, Any
+from collections.abc import Mapping
 
 from bson import ObjectId
 from pymongo import ReturnDocument
@@ -108,7 +109,8 @@ class IntakeMixin:
         doc = await self._release(rx_no, marker)
         return self._out(doc) if doc is not None else None
 
-    async def _release(self: "PharmacyService", rx_no: str, marker: Mapping[str, Any]) -> dict[str, Any] | None:
+    async def _release(self: "PharmacyService", rx_no: str,
+                       marker: Mapping[str, Any]) -> dict[str, Any] | None:
         """Move a 待缴费 prescription to 已收方 once (conditional on its stage and version)."""
         doc = await self.prescriptions.find_one({"rx_no": rx_no})
         if doc is None or doc["stage"] != "awaiting_payment":

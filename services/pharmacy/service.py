@@ -24,7 +24,8 @@ import logging
 import math
 import time
 from datetime import timedelta
-from typing import Any, Mapping
+from typing import Any
+from collections.abc import Mapping
 from urllib.parse import unquote
 
 from pymongo import ASCENDING, DESCENDING, ReturnDocument
@@ -211,7 +212,8 @@ class PharmacyService(IntakeMixin, NoticesMixin):
             fresh = await self.prescriptions.find_one({"_id": doc["_id"]}, {"stage": 1}) or {}
             current = fresh.get("stage", doc["stage"])
             raise Conflict("invalid_transition",
-                           f"该药袋已被其他工位处理，当前为「{STAGE_LABELS.get(current, current)}」，请重新扫码",
+                           f"该药袋已被其他工位处理，当前为「{STAGE_LABELS.get(current, current)}」，"
+                           "请重新扫码",
                            details={"rx_no": doc["rx_no"], "current": current,
                                     "requested": body.to_stage})
         if notify:
@@ -285,7 +287,8 @@ class PharmacyService(IntakeMixin, NoticesMixin):
                                    limit_minutes=limit,
                                    items=[views.queue_item(d, now, limit) for d in docs]))
         if self.audit is not None:
-            await self.audit.record(actor, "pharmacy.queues", details={"bags": sum(q.count for q in queues)}, ip=ip)
+            await self.audit.record(actor, "pharmacy.queues",
+                                    details={"bags": sum(q.count for q in queues)}, ip=ip)
         return queues
 
     async def overdue(self, actor: Actor | None = None, ip: str | None = None) -> list[QueueItemOut]:

@@ -26,7 +26,8 @@ STAGES: tuple[str, ...] = ("awaiting_payment", "received", "reviewed", "dispense
                            "decocting", "packed", "ready_for_pickup", "shipped", "completed")
 
 STAGE_LABELS: dict[str, str] = {
-    "awaiting_payment": "待缴费", "received": "已收方", "reviewed": "审方", "dispensed": "调配", "checked": "复核",
+    "awaiting_payment": "待缴费", "received": "已收方", "reviewed": "审方", "dispensed": "调配",
+    "checked": "复核",
     "soaking": "浸泡", "decocting": "煎煮", "packed": "包装", "ready_for_pickup": "待取药",
     "shipped": "已发货", "completed": "已完成",
 }

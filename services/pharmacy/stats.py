@@ -7,7 +7,8 @@ import math
 from collections import Counter
 from itertools import pairwise
 from datetime import datetime, timedelta
-from typing import Any, Iterable, Mapping
+from typing import Any
+from collections.abc import Iterable, Mapping
 from xml.sax.saxutils import escape
 
 from services.clock import as_utc, local_date
@@ -71,7 +72,8 @@ def _nice_step(raw: float) -> float:
 def _bars(x0: float, y0: float, width: float, height: float, labels: list[str],
           series: list[tuple[str, str, list[float | None]]], unit: str, title: str) -> list[str]:
     """One grouped bar chart (each series a colour) inside the given box."""
-    out = [f'<text x="{x0}" y="{y0 - 12}" font-size="16" font-weight="600" fill="#1a1a1a">{escape(title)}</text>']
+    out = [f'<text x="{x0}" y="{y0 - 12}" font-size="16" font-weight="600" fill="#1a1a1a">'
+           f'{escape(title)}</text>']
     peak = max([v for _, _, vals in series for v in vals if v] or [1.0])
     step = _nice_step(peak * 1.1 / 4)
     top = step * 4
@@ -80,7 +82,8 @@ def _bars(x0: float, y0: float, width: float, height: float, labels: list[str],
         value = top * i / 4
         y = y0 + height - height * i / 4
         out.append(f'<line x1="{x0}" y1="{y:.1f}" x2="{x0 + width}" y2="{y:.1f}" stroke="#e4e8e7"/>')
-        out.append(f'<text x="{x0 - 6}" y="{y + 4:.1f}" font-size="11" text-anchor="end" fill="#555">{value:g}</text>')
+        out.append(f'<text x="{x0 - 6}" y="{y + 4:.1f}" font-size="11" text-anchor="end" '
+                   f'fill="#555">{value:g}</text>')
     group = width / max(1, len(labels))
     bar = group * 0.7 / max(1, len(series))
     for gi, label in enumerate(labels):
@@ -89,7 +92,8 @@ def _bars(x0: float, y0: float, width: float, height: float, labels: list[str],
             value = values[gi] or 0.0
             h = height * value / top
             out.append(f'<rect x="{gx + si * bar:.1f}" y="{y0 + height - h:.1f}" width="{bar - 1:.1f}" '
-                       f'height="{h:.1f}" fill="{colour}"><title>{escape(label)} {value:g}{escape(unit)}</title></rect>')
+                       f'height="{h:.1f}" fill="{colour}">'
+                       f'<title>{escape(label)} {value:g}{escape(unit)}</title></rect>')
         out.append(f'<text x="{x0 + gi * group + group / 2:.1f}" y="{y0 + height + 16}" font-size="11" '
                    f'text-anchor="middle" fill="#1a1a1a">{escape(label)}</text>')
     for si, (name, colour, _values) in enumerate(series):

@@ -7,7 +7,8 @@ Personal data is decrypted only to be masked here.
 from __future__ import annotations
 
 from datetime import datetime, timedelta
-from typing import Any, Mapping
+from typing import Any
+from collections.abc import Mapping
 
 from services.clock import as_utc, format_local
 from services.crypto import FieldCipher, mask_name
@@ -99,8 +100,12 @@ def progress_out(doc: Mapping[str, Any], now: datetime, progress_url: str,
     reached = {s["stage"]: as_utc(s["at"]) for s in doc["history"]}
     stages = path(doc["mode"], doc["delivery"], start=doc["history"][0]["stage"])
     current_index = stages.index(doc["stage"])
-    timeline = [TimelineStep(stage=s, label=STAGE_LABELS[s], at=reached.get(s) if i <= current_index else None,
-                             at_text=format_local(reached[s], "%m-%d %H:%M") if i <= current_index and s in reached else "",
+    def shown(i: int, s: str) -> bool:
+        return i <= current_index and s in reached
+
+    timeline = [TimelineStep(stage=s, label=STAGE_LABELS[s],
+                             at=reached.get(s) if i <= current_index else None,
+                             at_text=format_local(reached[s], "%m-%d %H:%M") if shown(i, s) else "",
                              done=i <= current_index, current=i == current_index)
                 for i, s in enumerate(stages)]
     estimate = estimate_ready(doc, now, durations)

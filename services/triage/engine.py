@@ -128,7 +128,8 @@ class Engine:
                 continue
             if rule.min_age is not None and (f.age is None or f.age < rule.min_age):
                 continue
-            if all(any(self._has(f, s, rule.with_modifiers.get(s, ())) for s in group) for group in rule.when):
+            if all(any(self._has(f, s, rule.with_modifiers.get(s, ())) for s in group)
+                   for group in rule.when):
                 fired.append(rule)
         return fired
 
@@ -243,7 +244,8 @@ class Engine:
         if flags:
             seen: set[str] = set()
             for rule in flags:
-                target = departments.resolve(rule.target) or departments.resolve(kb.rules.emergency_department)
+                target = (departments.resolve(rule.target)
+                          or departments.resolve(kb.rules.emergency_department))
                 if target is None or target.id in seen:
                     continue
                 seen.add(target.id)

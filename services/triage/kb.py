@@ -186,7 +186,8 @@ def _cross_check(kb: KnowledgeBase) -> list[dict[str, str]]:
             seen.add(cur)
             cur = depts[cur].parent
     r = kb.rules
-    for ref, label in ((r.child_department, "child_department"), (r.pregnancy_department, "pregnancy_department"),
+    for ref, label in ((r.child_department, "child_department"),
+                       (r.pregnancy_department, "pregnancy_department"),
                        (r.emergency_department, "emergency_department")):
         need("科室", ref, depts, f"rules.{label}")
     for ref, label in ((r.fever_symptom, "fever_symptom"), (r.high_fever_symptom, "high_fever_symptom"),

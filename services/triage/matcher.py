@@ -37,7 +37,8 @@ _BP = re.compile(r"血压\D{0,4}(\d{2,3})|(\d{2,3})\s*/\s*\d{2,3}\s*(?:mmHg|毫�
 _YEARS = re.compile(_NUM + r"\s*周?岁(半)?")
 _YOUNG = re.compile(_NUM + r"\s*(?:个)?多?(?:个)?(月|天|周|星期)")
 # "宝宝8个月", "出生40天", "宝宝才一个多月" are ages; "孩子发烧两天" is a duration
-_CHILD_BEFORE = re.compile(r"(宝宝|孩子|婴儿|小孩|出生|新生儿|儿子|女儿|闺女|宝)(才|刚|刚刚|已经|今年|现在|满|只有|刚满)?$")
+_CHILD_BEFORE = re.compile(r"(宝宝|孩子|婴儿|小孩|出生|新生儿|儿子|女儿|闺女|宝)"
+                           r"(才|刚|刚刚|已经|今年|现在|满|只有|刚满)?$")
 _CHILD_AFTER = re.compile(r"^(大|的宝宝|的孩子|的婴儿|的小孩|宝宝|的娃|的新生儿)")
 
 
@@ -196,7 +197,7 @@ class Matcher:
             return len(clauses) - 1
 
         parts_seen: list[Token] = []
-        for pos, tok in enumerate(tokens):
+        for tok in tokens:
             if tok.kind == "symptom":
                 result.mentions.append(Mention(tok.name, tok.start, tok.end, tok.negated,
                                                modifiers_of.get(clause_of(tok.start), frozenset())))
@@ -253,14 +254,16 @@ class Matcher:
             value = whole + tenth / 10
             if not 35 <= value <= 43:
                 continue
-            for name, at in ((rules.high_fever_symptom, rules.high_fever_at), (rules.fever_symptom, rules.fever_at)):
+            for name, at in ((rules.high_fever_symptom, rules.high_fever_at),
+                             (rules.fever_symptom, rules.fever_at)):
                 if name and value >= at:
                     result.mentions.append(Mention(name, m.start(), m.end(), False, source="number"))
                     break
         for m in _BP.finditer(text):
             value = int(m.group(1) or m.group(2))
             if rules.high_bp_symptom and rules.high_bp_at <= value <= 300:
-                result.mentions.append(Mention(rules.high_bp_symptom, m.start(), m.end(), False, source="number"))
+                result.mentions.append(Mention(rules.high_bp_symptom, m.start(), m.end(), False,
+                                               source="number"))
         for m in _YEARS.finditer(text):
             value = cn_number(m.group(1))
             if value is not None and value <= 120:

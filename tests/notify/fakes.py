@@ -219,8 +219,10 @@ class TencentHandler(_Base):
         names = parts["SignedHeaders"].split(";")
         if "content-type" not in names or "host" not in names:
             return "AuthFailure.SignatureFailure"
-        canonical_headers = "".join(f"{n}:{headers[n].strip().lower() if n == 'x-tc-action' else headers[n].strip()}\n"
-                                    for n in names)
+        def value(n: str) -> str:
+            return headers[n].strip().lower() if n == "x-tc-action" else headers[n].strip()
+
+        canonical_headers = "".join(f"{n}:{value(n)}\n" for n in names)
         canonical = "\n".join(["POST", "/", "", canonical_headers, ";".join(names),
                                hashlib.sha256(self.request.body).hexdigest()])
         to_sign = "\n".join(["TC3-HMAC-SHA256", str(timestamp), f"{date}/sms/tc3_request",

@@ -12,8 +12,8 @@ NOTIFY_OVERRIDES = {
     "notify.templates.appointment_booked.wechat_fields": {
         "thing1": "department", "name2": "doctor", "time3": "time", "character_string4": "ticket"},
 }
-BOOKED = {"patient": "张*", "department": "呼吸与危重症医学科（总院门诊楼三楼东侧第二诊区）", "doctor": "李明",
-          "time": "2026-12-02 09:00", "ticket": "A012"}
+BOOKED = {"patient": "张*", "department": "呼吸与危重症医学科（总院门诊楼三楼东侧第二诊区）",
+          "doctor": "李明", "time": "2026-12-02 09:00", "ticket": "A012"}
 
 
 def send(wired, dedup, phone=None, openid=None, template="appointment_booked", params=BOOKED):

@@ -46,7 +46,8 @@ def test_patient_gets_a_message_at_received_decocting_and_ready_and_never_twice(
     assert len(inbox(app, phone)) == 3
     # a crash between the stage update and the outbox write leaves the notices pending:
     stored = app.db.prescriptions.find_one({"rx_no": rx["rx_no"]})
-    noticed = [s["n"] for s in stored["history"] if s["stage"] in ("received", "decocting", "ready_for_pickup")]
+    noticed = [s["n"] for s in stored["history"]
+               if s["stage"] in ("received", "decocting", "ready_for_pickup")]
     app.db.prescriptions.update_one({"_id": stored["_id"]}, {"$set": {"notices_pending": noticed}})
     app.clock.advance(minutes=5)
     assert app.call(lambda s: s.pharmacy.resend_pending_notices()) == 3
@@ -62,7 +63,8 @@ def test_shipping_sends_the_courier_and_tracking_number(app, his, pharmacist):
     phone = new_phone()
     rx = push(his, phone=phone, delivery="courier", address="浙江省杭州市西湖区文三路 1 号")
     walk_http(app, pharmacist, rx["id"], PHARMACY_PATH)
-    assert step(pharmacist, rx["id"], "shipped", courier="顺丰速运", tracking_no="SF1400000009").status_code == 200
+    shipping = step(pharmacist, rx["id"], "shipped", courier="顺丰速运", tracking_no="SF1400000009")
+    assert shipping.status_code == 200
     shipped = [m for m in inbox(app, phone) if m["template"] == "decoction_shipped"]
     assert len(shipped) == 1
     assert shipped[0]["params"]["tracking_no"] == "SF1400000009" and "顺丰速运" in shipped[0]["text"]

@@ -158,7 +158,8 @@ def test_unknown_body_part_question_or_answer_are_400s_with_their_own_codes(api)
 
 
 def test_malformed_json_is_a_400(api):
-    response = api.http.post("/api/v1/triage", content=b"{text:", headers={"Content-Type": "application/json"})
+    response = api.http.post("/api/v1/triage", content=b"{text:",
+                             headers={"Content-Type": "application/json"})
     assert response.status_code == 400
     assert response.json()["error"]["code"] == "invalid_request"
 

@@ -18,7 +18,8 @@ def old_encrypt(key: bytes, plaintext: str, aad: str) -> dict[str, str]:
     cipher = AES.new(key, AES.MODE_GCM, nonce=nonce)
     cipher.update(aad.encode())
     ciphertext, tag = cipher.encrypt_and_digest(plaintext.encode())
-    return {"k": "k1", "n": base64.b64encode(nonce).decode(), "c": base64.b64encode(ciphertext + tag).decode()}
+    return {"k": "k1", "n": base64.b64encode(nonce).decode(),
+            "c": base64.b64encode(ciphertext + tag).decode()}
 
 
 def test_fields_stored_before_the_change_still_decrypt_and_new_ones_read_the_old_way():
