@@ -38,7 +38,12 @@ class ReadyHandler(ApiHandler):
 
 class MetricsHandler(ApiHandler):
     async def get(self):
-        """Prometheus text exposition."""
+        """Prometheus text exposition. The outbox gauge is read from the database now (one
+        count per status); without a database the other metrics are still served."""
+        try:
+            metrics.set_outbox(await asyncio.wait_for(self.services.notify.status_counts(), 2.0))
+        except (PyMongoError, TimeoutError):
+            pass
         self.set_header("Content-Type", "text/plain; version=0.0.4; charset=utf-8")
         self.finish(metrics.render())
 

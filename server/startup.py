@@ -13,6 +13,7 @@ from collections.abc import AsyncIterator
 import httpx
 from pymongo import AsyncMongoClient
 
+from server import metrics
 from server.container import Services
 from server.payment import build_payment
 from server.secrets import Secrets, load_secrets
@@ -69,7 +70,8 @@ def build_services(settings: Settings, client: AsyncMongoClient, http: httpx.Asy
         staff=StaffService(db, clock, settings.section("staff", StaffConfig)),
         devices=DeviceService(db, clock, cipher),
         notify=NotifyService(db, clock, cipher, http, settings.section("notify", NotifyConfig),
-                             development=settings.development),
+                             development=settings.development,
+                             observe_attempt=metrics.observe_notify_attempt),
         payment_gateway=gateway, wechatpay_sandbox=sandbox, billing=billing,
         pharmacy=PharmacyService(db, clock, cipher, signer,
                                  settings.section("pharmacy", PharmacyConfig), settings.public_url),

@@ -25,7 +25,7 @@ import json
 import logging
 import random
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -69,7 +69,8 @@ class NotifyService:
     def __init__(self, db: AsyncDatabase, clock: Clock, cipher: FieldCipher,
                  http: httpx.AsyncClient, config: NotifyConfig, *, development: bool = True,
                  templates: Mapping[str, Template] | None = None,
-                 rng: random.Random | None = None):
+                 rng: random.Random | None = None,
+                 observe_attempt: Callable[[str, str, str], None] | None = None):
         self.messages = db["notify_messages"]
         self.inbox = db["notify_dev_inbox"]
         self.clock = clock
@@ -79,6 +80,8 @@ class NotifyService:
         self.development = development
         self.templates = dict(TEMPLATES if templates is None else templates)
         self.rng = rng or random.Random()
+        # (channel, provider, outcome) of every delivery attempt, for the process's metrics
+        self.observe_attempt = observe_attempt or (lambda channel, provider, outcome: None)
         self.quiet = QuietHours(config.quiet_start, config.quiet_end)
         self.limits = SmsLimits(db["notify_limits"], config.sms_per_minute, config.sms_per_day)
         self.channels: dict[str, Channel] = self._build_channels()
@@ -318,6 +321,11 @@ class NotifyService:
         code, message = (last.code, last.message) if last else ("no_channel", "没有可用的发送渠道")
         await self._dead(doc, owner, now, attempts, code, message, skipped)
 
+    async def status_counts(self) -> dict[str, int]:
+        """How many messages the outbox holds in each status (metrics, admin)."""
+        return {status: await self.messages.count_documents({"status": status})
+                for status in STATUSES}
+
     def message_params(self, doc: Mapping[str, Any]) -> dict[str, str]:
         """The decrypted template params of a stored message (admin views, tests)."""
         return self._params(doc)
@@ -328,9 +336,9 @@ class NotifyService:
             return json.loads(self.cipher.decrypt(stored, aad="params") or "{}")
         return dict(stored)        # written before params were encrypted
 
-    @staticmethod
-    def _attempt(now: datetime, channel: Channel, outcome: str,
+    def _attempt(self, now: datetime, channel: Channel, outcome: str,
                  error: ChannelError | None) -> dict[str, Any]:
+        self.observe_attempt(channel.name, channel.provider, outcome)
         return {"at": now, "channel": channel.name, "provider": channel.provider,
                 "outcome": outcome, "code": error.code if error else None,
                 "error": error.message if error else None}

@@ -191,3 +191,25 @@ def test_a_login_code_is_not_readable_in_the_outbox(app):
     assert "975312" not in json.dumps(raw, default=str)
     dispatch(app)
     assert "975312" in inbox(app, "13900000008")[0]["text"]     # the dev inbox shows it
+
+
+def _metric(text: str, line_start: str) -> float:
+    found = [line for line in text.splitlines() if line.startswith(line_start)]
+    return float(found[0].rsplit(" ", 1)[1]) if found else 0.0
+
+
+def test_metrics_show_delivery_attempts_and_the_outbox_by_status(app):
+    """What an operator graphs: attempts per channel and outcome, and what waits or died."""
+    sent_line = 'palm_notify_attempts_total{channel="sms",outcome="sent",provider="console"}'
+    before = app.http.get("/metrics").text
+    queued_before = _metric(before, 'palm_outbox_messages{status="queued"}')
+    send(app, dedup="metrics:1", phone="13800138077")
+    send(app, dedup="metrics:2", phone="13800138078")
+    waiting = app.http.get("/metrics").text
+    assert _metric(waiting, 'palm_outbox_messages{status="queued"}') == queued_before + 2
+    assert dispatch(app) == 2
+    after = app.http.get("/metrics").text
+    assert _metric(after, sent_line) == _metric(before, sent_line) + 2
+    assert _metric(after, 'palm_outbox_messages{status="queued"}') == queued_before
+    assert _metric(after, 'palm_outbox_messages{status="sent"}') == \
+        app.db.notify_messages.count_documents({"status": "sent"})
