@@ -128,13 +128,16 @@ def app_processes(mongodb_uri: str, processes: int = 1, extra_env: dict[str, str
     folder = var_dir or tempfile.mkdtemp(prefix="palm-bench-var-")
     env = {**os.environ, "MONGODB_URI": mongodb_uri, "PALM_HTTP_PORT": str(port),
            "PALM_VAR_DIR": folder, "PALM_LOG_LEVEL": "WARNING", **(extra_env or {})}
-    process = subprocess.Popen([sys.executable, str(ROOT / "run.py"), "serve", "--processes",
-                                str(processes), "--no-worker"], env=env, cwd=ROOT,
-                               stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
-                               start_new_session=True)
+    # the app's log goes to a file: a pipe nobody reads would block a chatty server mid-run
+    log_path = Path(folder) / "app.log"
+    with open(log_path, "wb") as log:
+        process = subprocess.Popen([sys.executable, str(ROOT / "run.py"), "serve", "--processes",
+                                    str(processes), "--no-worker"], env=env, cwd=ROOT,
+                                   stdout=subprocess.DEVNULL, stderr=log,
+                                   start_new_session=True)
     url = f"http://127.0.0.1:{port}"
     try:
-        wait_until_up(url, process)
+        wait_until_up(url, process, log_path=log_path)
         yield url
     finally:
         os.killpg(process.pid, signal.SIGINT)
@@ -145,11 +148,12 @@ def app_processes(mongodb_uri: str, processes: int = 1, extra_env: dict[str, str
             process.wait()
 
 
-def wait_until_up(url: str, process: subprocess.Popen | None = None, timeout: float = 60.0) -> None:
+def wait_until_up(url: str, process: subprocess.Popen | None = None, timeout: float = 60.0,
+                  log_path: Path | None = None) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if process is not None and process.poll() is not None:
-            output = process.stderr.read().decode()[-2000:] if process.stderr else ""
+            output = log_path.read_bytes()[-2000:].decode(errors="replace") if log_path else ""
             raise RuntimeError(f"server exited: {output}")
         try:
             if httpx.get(url + "/healthz", timeout=1.0).status_code == 200:
