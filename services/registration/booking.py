@@ -53,7 +53,9 @@ class BookingMixin(RegistrationBase):
         self.check_bookable(schedule, slot, now)
         revisit_of = await self.check_patient(patient, schedule, now)
         hold = ObjectId()                       # also the appointment's _id
-        taken = await self.take_place(schedule["_id"], slot["seq"], hold=hold)
+        taken = await self.take_place(schedule["_id"], slot["seq"], hold=hold,
+                                      holder={"patient_id": patient.id,
+                                              "account_id": patient.account_id})
         if taken is None:
             raise Conflict("slot_full", "该时段号源已满，可选择其他时段或登记候补",
                            details={"slot_id": slot_id, "schedule_id": str(schedule["_id"])})
@@ -74,19 +76,20 @@ class BookingMixin(RegistrationBase):
             "ticket": doc["ticket_no"]}, f"appointment_booked:{doc['_id']}")
         return self._appointment_out(doc, now)
 
-    async def take_place(self, schedule_id: ObjectId, seq: int,
-                         hold: ObjectId | None = None) -> dict[str, Any] | None:
+    async def take_place(self, schedule_id: ObjectId, seq: int, hold: ObjectId | None = None,
+                         holder: dict[str, Any] | None = None) -> dict[str, Any] | None:
         """THE capacity update: one place of an open schedule's slot, or None when full.
 
         One atomic update of the schedule document: slot `seq` loses a place and issues a
         ticket number only if the schedule is open and the slot has `remaining > 0`; the
         before-image says whether it did (see `slot_pipeline`). With `hold`, the same update
-        records the hold {id, seq, at} that `drop_hold` or `repair_holds` settles.
+        records the hold {id, seq, at, **holder} that `drop_hold` or `repair_holds` settles
+        (`holder`: the patient and account, whose daily counters the repair recounts).
         """
         when = {"$and": [{"$gt": ["$$s.remaining", 0]}, {"$eq": ["$status", "open"]}]}
         pipeline = slot_pipeline(seq, when, {"remaining": -1, "issued": 1})
         if hold is not None:
-            record = {"id": hold, "seq": seq, "at": self.clock.now()}
+            record = {"id": hold, "seq": seq, "at": self.clock.now(), **(holder or {})}
             pipeline = [add_hold_stage(seq, when, record), *pipeline]
         before = await self.schedules.find_one_and_update(
             {"_id": schedule_id}, pipeline,
@@ -139,7 +142,7 @@ class BookingMixin(RegistrationBase):
         due = now - HOLD_GRACE
         settled = 0
         stale = await self.schedules.find({"holds.at": {"$lte": due}},
-                                          {"holds": 1, "status": 1}).limit(50).to_list()
+                                          {"holds": 1, "status": 1, "date": 1}).limit(50).to_list()
         for schedule in stale:
             for hold in schedule.get("holds", []):
                 if as_utc(hold["at"]) > due:
@@ -148,9 +151,21 @@ class BookingMixin(RegistrationBase):
                     settled += await self.drop_hold(schedule["_id"], hold["id"])
                 elif await self.give_back_hold(schedule, hold["seq"], hold["id"]):
                     settled += 1
+                    if "patient_id" in hold:
+                        await self._recount_quotas(hold["patient_id"], hold["account_id"],
+                                                   schedule["date"])
                     log.warning("registration: gave back a place held by a failed booking "
                                 "(schedule %s, slot %s)", schedule["_id"], hold["seq"])
         return settled
+
+    async def _recount_quotas(self, patient_id: Any, account_id: Any, day: str) -> None:
+        """Set the patient's and the account's daily counters to their active bookings that
+        day: a booking that died may have taken a count it never used."""
+        for key, who in ((f"p|{patient_id}|{day}", {"patient_id": patient_id}),
+                         (f"a|{account_id}|{day}", {"account_id": account_id})):
+            active = await self.appointments.count_documents({**who, "date": day,
+                                                              "active": True})
+            await self.quotas.update_one({"_id": key}, {"$set": {"active": active}})
 
     def check_bookable(self, schedule: dict[str, Any], slot: dict[str, Any],
                        now: datetime) -> None:

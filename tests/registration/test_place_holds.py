@@ -87,3 +87,28 @@ def test_a_stuck_booking_whose_place_was_given_back_takes_another_or_is_undone(s
     assert undone["active"] is False and undone["cancel_reason"] == "place_lost"
     assert slot_state(app, schedule["id"]) == (0, [])        # the one place is the other's
     assert app.db.appointments.count_documents({"schedule_id": sid, "active": True}) == 1
+
+
+def test_the_daily_limit_a_dead_booking_counted_is_given_back_with_its_place(seeded_app):
+    """A booking died after counting the patient's daily bookings: after the repair the
+    patient can still book their full daily allowance (2) that day."""
+    app = seeded_app
+    first = add_schedule(app, day=DAY, doctor_code="D001", capacity=2, slots=1, start="14:00",
+                         period="afternoon")
+    second = add_schedule(app, day=DAY, doctor_code="D002", capacity=2, slots=1, start="14:00",
+                          period="afternoon")
+    patient = new_patient(app, name="孙限额")
+    reg = lambda s: s.registration                                          # noqa: E731
+    hold = ObjectId()
+    holder = {"patient_id": patient.id, "account_id": patient.account_id}
+    # what book_for_patient does up to the crash: the place, then both daily counters
+    app.call(lambda s: reg(s).take_place(ObjectId(first["id"]), 1, hold=hold, holder=holder))
+    for key in (f"p|{patient.id}|{DAY}", f"a|{patient.account_id}|{DAY}"):
+        assert app.call(lambda s, key=key: reg(s)._take_quota(key, 2))
+    app.clock.set(NOW + timedelta(minutes=3))
+    assert repair(app) == 1
+    assert app.db.booking_quotas.find_one({"_id": f"p|{patient.id}|{DAY}"})["active"] == 0
+    for schedule in (first, second):
+        booked = app.call(lambda s, schedule=schedule: reg(s).book_for_patient(
+            patient, schedule["slots"][0]["id"]))
+        assert booked.status == "booked"
