@@ -7,7 +7,7 @@ from typing import Any
 from pydantic import Field
 
 from handlers.auth import staff
-from handlers.base import ApiHandler, api
+from handlers.base import ApiHandler, PageHandler, api
 from services.models import ApiModel
 from services.triage import KbOut, KbVersionOut
 
@@ -59,7 +59,15 @@ class KbVersionActivateHandler(ApiHandler):
         return await self.services.triage.activate_version(version, body.base_version, self.actor)
 
 
+class KbPageHandler(PageHandler):
+    async def get(self):
+        """The admins' knowledge-base page (a shell: data comes from the admin API with the
+        staff token kept in sessionStorage)."""
+        self.render("admin/triage.html", page_title="导诊知识库")
+
+
 routes = [
+    (r"/admin/triage", KbPageHandler),
     (r"/api/v1/admin/triage/kb", KbHandler),
     (r"/api/v1/admin/triage/kb/versions", KbVersionListHandler),
     (r"/api/v1/admin/triage/kb/versions/(?P<version>[^/]+)", KbVersionHandler),

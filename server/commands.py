@@ -54,6 +54,8 @@ async def announce_lines(settings: Settings, services: Services) -> list[str]:
     lines.append(f"  支付沙箱       {base}/sandbox/wechatpay   对账 {base}/admin/billing/reconciliation")
     lines.append(f"  代煎工作站 {settings.public_url}/pharmacy/station"
                  "（药师账号见上；演示药袋: run.py demo-pharmacy）")
+    lines.append(f"  管理后台       {base}/admin/schedules  {base}/admin/messages  "
+                 f"{base}/admin/triage  医生工作站 {base}/station")
     return lines + _report_lines(settings)
 
 
