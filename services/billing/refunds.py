@@ -2,7 +2,8 @@
 
 Collection `refunds` {_id, out_refund_no (unique), bill_id, payment_id, out_trade_no,
 channel, amount_fen, total_fen, reason, requested_by, kind (bill|duplicate), status
-processing|success|closed|abnormal|failed, created_at, succeeded_at}.
+processing|success|closed|abnormal|failed, created_at, succeeded_at}; the bill lists the
+refunds already applied to it in `settled_refunds`.
 
 The guard is one conditional `$inc` on the bill: `refundable_fen >= amount` →
 `refundable_fen -= amount`, so concurrent requests can never reserve more than was paid.
@@ -138,20 +139,36 @@ class RefundsMixin:
                                 {"amount_fen": refund["amount_fen"]}, via="refund")
 
     async def _finish_refund(self, refund_id: ObjectId, outcome: str) -> None:
+        """The channel's final word on a refund. The bill is changed first, once per refund
+        (`settled_refunds` guards it), then the refund's status: a crash in between leaves
+        the refund `processing`, so the next callback or status check finishes it without
+        counting the money twice, and nobody sees a successful refund on an unchanged bill."""
+        refund = await self.refunds.find_one({"_id": refund_id, "status": "processing"})
+        if refund is None:
+            return
+        bill = await self._settle_on_bill(refund, outcome) if refund["kind"] == "bill" else None
         now = self.clock.now()
-        refund = await self.refunds.find_one_and_update(
+        done = await self.refunds.find_one_and_update(
             {"_id": refund_id, "status": "processing"},
             {"$set": {"status": outcome, **({"succeeded_at": now} if outcome == "success" else {})}},
             return_document=ReturnDocument.AFTER)
-        if refund is None or refund["kind"] != "bill":
+        if done is None or bill is None or outcome != "success":
             return
-        if outcome != "success":   # the money stays with the hospital: release the reservation
-            await self.bills.update_one({"_id": refund["bill_id"]},
-                                        {"$inc": {"refundable_fen": refund["amount_fen"]}})
-            return
-        bill = await self.bills.find_one_and_update(
-            {"_id": refund["bill_id"]}, {"$inc": {"refunded_fen": refund["amount_fen"]}},
-            return_document=ReturnDocument.AFTER)
+        await self._send(bill, "payment_refunded", {
+            "patient": bill.get("patient_name", ""), "amount": yuan(done["amount_fen"]),
+            "item": bill["title"]}, f"payment_refunded:{done['out_refund_no']}")
+
+    async def _settle_on_bill(self, refund: dict[str, Any], outcome: str) -> dict[str, Any] | None:
+        """Apply a finished refund to its bill exactly once: success adds to `refunded_fen`
+        (and the bill becomes partially_refunded or refunded); anything else gives the
+        reservation back to `refundable_fen` (the money stays with the hospital)."""
+        once = {"_id": refund["bill_id"], "settled_refunds": {"$ne": refund["_id"]}}
+        field = "refunded_fen" if outcome == "success" else "refundable_fen"
+        await self.bills.update_one(once, {"$inc": {field: refund["amount_fen"]},
+                                           "$push": {"settled_refunds": refund["_id"]}})
+        bill = await self.bills.find_one({"_id": refund["bill_id"]})
+        if bill is None or outcome != "success":
+            return bill
         # refunded_fen only grows, so these two conditional updates converge on the truth
         result = await self.bills.update_one(
             {"_id": bill["_id"], "refunded_fen": bill["paid_fen"]}, {"$set": {"status": "refunded"}})
@@ -159,9 +176,7 @@ class RefundsMixin:
             await self.bills.update_one(
                 {"_id": bill["_id"], "status": "paid", "refunded_fen": {"$lt": bill["paid_fen"]}},
                 {"$set": {"status": "partially_refunded"}})
-        await self._send(bill, "payment_refunded", {
-            "patient": bill.get("patient_name", ""), "amount": yuan(refund["amount_fen"]),
-            "item": bill["title"]}, f"payment_refunded:{refund['out_refund_no']}")
+        return await self.bills.find_one({"_id": bill["_id"]})
 
     async def list_refunds(self, bill_id: str) -> list[RefundOut]:
         """Refunds of a bill, oldest first (staff)."""
