@@ -8,7 +8,7 @@ the patient `skip_rejoin_after` places behind plus "~<now>", i.e. rejoins after 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from datetime import timedelta
 from time import monotonic
@@ -206,66 +206,58 @@ class QueueMixin(RegistrationBase):
                 {"_id": schedule_id, "station_lease": token},
                 {"$unset": {"station_lease": "", "station_lease_until": ""}})
 
-    async def _as_expected(self, schedule_id: Any, expect: str | None) -> bool:
-        """True when the station saw the queue as it is: `expect` is the appointment id it
-        showed as called (NOBODY for none). A retried or doubled press no longer matches,
-        so it changes nothing. Without `expect` the press always acts."""
-        if expect is None:
-            return True
-        current = await self._calling(schedule_id)
-        return (str(current["_id"]) if current else NOBODY) == expect
+    async def _station_action(self, actor: Any, schedule_id: str, expect: str | None,
+                              change: Callable[[Any, dict[str, Any] | None], Awaitable[None]],
+                              *, needs_current: bool = False) -> StationOut:
+        """Run `change(schedule id, called appointment)` under the schedule's station lease,
+        if the station saw the queue as it is: `expect` is the appointment id it showed as
+        called (NOBODY for none); a retried or doubled press no longer matches, so it changes
+        nothing. Without `expect` the press always acts. Returns the queue afterwards."""
+        sid = (await self._schedule_doc(schedule_id))["_id"]
+        async with self._station_turn(sid):
+            current = await self._calling(sid)
+            if needs_current and current is None:
+                raise Conflict("nobody_called", "当前没有正在呼叫的患者")
+            if expect is None or (str(current["_id"]) if current else NOBODY) == expect:
+                await change(sid, current)
+        return await self.station(actor, schedule_id)
 
     async def call_next(self, actor: Any, schedule_id: str,
                         expect: str | None = None) -> StationOut:
         """Finish the patient being seen and call the next one in queue order."""
-        sid = (await self._schedule_doc(schedule_id))["_id"]
-        async with self._station_turn(sid):
-            if await self._as_expected(sid, expect):
-                await self._finish_current(sid)
-                await self._call_first(sid)
-        return await self.station(actor, schedule_id)
+        async def change(sid: Any, current: dict[str, Any] | None) -> None:
+            await self._finish_current(sid)
+            await self._call_first(sid)
+        return await self._station_action(actor, schedule_id, expect, change)
 
     async def complete_current(self, actor: Any, schedule_id: str,
                                expect: str | None = None) -> StationOut:
         """Finish the patient being seen without calling anyone."""
-        sid = (await self._schedule_doc(schedule_id))["_id"]
-        async with self._station_turn(sid):
-            if await self._as_expected(sid, expect):
-                await self._finish_current(sid)
-        return await self.station(actor, schedule_id)
+        async def change(sid: Any, current: dict[str, Any] | None) -> None:
+            await self._finish_current(sid)
+        return await self._station_action(actor, schedule_id, expect, change)
 
     async def recall(self, actor: Any, schedule_id: str,
                      expect: str | None = None) -> StationOut:
         """Call the current patient again (display and notification)."""
-        sid = (await self._schedule_doc(schedule_id))["_id"]
-        async with self._station_turn(sid):
-            current = await self._calling(sid)
-            if current is None:
-                raise Conflict("nobody_called", "当前没有正在呼叫的患者")
-            if await self._as_expected(sid, expect):
-                now = self.clock.now()
-                await self.appointments.update_one({"_id": current["_id"], "status": "called"},
-                                                   {"$inc": {"recalls": 1},
-                                                    "$set": {"recalled_at": now}})
-        return await self.station(actor, schedule_id)
+        async def change(sid: Any, current: dict[str, Any] | None) -> None:
+            await self.appointments.update_one(
+                {"_id": current["_id"], "status": "called"},
+                {"$inc": {"recalls": 1}, "$set": {"recalled_at": self.clock.now()}})
+        return await self._station_action(actor, schedule_id, expect, change, needs_current=True)
 
     async def skip(self, actor: Any, schedule_id: str, expect: str | None = None) -> StationOut:
         """The called patient is absent: they rejoin after the next few; call the next one."""
-        sid = (await self._schedule_doc(schedule_id))["_id"]
-        async with self._station_turn(sid):
-            current = await self._calling(sid)
-            if current is None:
-                raise Conflict("nobody_called", "当前没有正在呼叫的患者")
-            if await self._as_expected(sid, expect):
-                now = self.clock.now()
-                behind = await self._waiting(sid, self.config.skip_rejoin_after)
-                anchor = behind[-1]["queue_key"] if behind else current.get("queue_key", "0")
-                await self.appointments.update_one(
-                    {"_id": current["_id"], "status": "called"},
-                    {"$set": {"status": "checked_in", "queue_key": f"{anchor}~{stamp(now)}",
-                              "updated_at": now}, "$inc": {"skips": 1}})
-                await self._call_first(sid)
-        return await self.station(actor, schedule_id)
+        async def change(sid: Any, current: dict[str, Any] | None) -> None:
+            now = self.clock.now()
+            behind = await self._waiting(sid, self.config.skip_rejoin_after)
+            anchor = behind[-1]["queue_key"] if behind else current.get("queue_key", "0")
+            await self.appointments.update_one(
+                {"_id": current["_id"], "status": "called"},
+                {"$set": {"status": "checked_in", "queue_key": f"{anchor}~{stamp(now)}",
+                          "updated_at": now}, "$inc": {"skips": 1}})
+            await self._call_first(sid)
+        return await self._station_action(actor, schedule_id, expect, change, needs_current=True)
 
     async def _finish_current(self, schedule_id: Any) -> None:
         now = self.clock.now()
