@@ -7,9 +7,8 @@ to the same atomic capacity update done directly with pymongo, measured in the s
     python bench/number_release.py 2000 500 64        # attempts, places, concurrency
 
 Patients are written straight into the private database BEFORE the app starts (with
-identity's own encrypt_patient/hash_token, the app's secrets): on the embedded database a
-compound unique index makes every later insert scan the collection, and the storm, not
-the setup, is what is measured. Each patient may hold up to 5 bookings a day here
+identity's own encrypt_patient/person_key/hash_token, the app's secrets), so that the
+storm, not the setup, is what is measured. Each patient may hold up to 5 bookings a day here
 (PALM_REGISTRATION_MAX_ACTIVE_PER_PATIENT_PER_DAY), so each patient makes 3 attempts,
 each on a different schedule.
 """
@@ -39,6 +38,7 @@ from services.clock import SHANGHAI, at_local
 from services.crypto import FieldCipher
 from services.identity.idcard import make_id_card
 from services.identity.patients import PatientIn, encrypt_patient
+from services.identity.service import person_key
 from services.identity.service import hash_token
 from services.registration.base import schedule_oid, slot_id, slot_pipeline
 
@@ -70,7 +70,9 @@ def seed_patients(uri: str, secrets: Secrets) -> list[tuple[str, str]]:
         accounts.append({"_id": account_id, "phone_bidx": cipher.blind_index(phone, "phone"),
                          "phone": cipher.encrypt(phone, aad="phone"), "openids": [],
                          "patient_count": 1, "created_at": now})
-        patients.append({"_id": patient_id, "account_id": account_id, **encrypt_patient(cipher, body),
+        encrypted = encrypt_patient(cipher, body)
+        patients.append({"_id": patient_id, "account_id": account_id, **encrypted,
+                         "person_key": person_key(account_id, encrypted["document_bidx"]),
                          "is_default": True, "hospital_card_no": None, "created_at": now,
                          "updated_at": now, "deleted": False})
         token = pysecrets.token_urlsafe(32)
