@@ -15,6 +15,7 @@ authorization matrix test, so a new endpoint cannot forget either.
 from __future__ import annotations
 
 import functools
+import ipaddress
 import json
 import logging
 import time
@@ -237,7 +238,16 @@ class BaseHandler(tornado.web.RequestHandler):
 
     @property
     def client_ip(self) -> str:
-        return self.request.remote_ip or ""
+        """The client's address. Tornado reads X-Real-Ip / X-Forwarded-For (xheaders); that is
+        believed only when the connection comes from a trusted proxy (`http.trusted_proxies`).
+        Anyone else gets their connection's own address: per-IP limits and audit entries
+        cannot be dodged by sending a header."""
+        context = getattr(self.request.connection, "context", None)
+        address = getattr(context, "address", None)
+        peer = address[0] if isinstance(address, tuple) and address else ""
+        if not peer or _trusted(peer, self.settings.get("trusted_proxies", ())):
+            return self.request.remote_ip or ""
+        return peer
 
     def on_finish(self) -> None:
         metrics.observe_request(type(self).__name__, self.request.method or "",
@@ -358,6 +368,14 @@ class PageHandler(BaseHandler):
                 isinstance(value, tornado.web.HTTPError) and value.status_code < 500):
             return
         super().log_exception(typ, value, tb)
+
+
+def _trusted(peer: str, networks) -> bool:
+    try:
+        ip = ipaddress.ip_address(peer)
+    except ValueError:
+        return False
+    return any(ip in network for network in networks)
 
 
 class NotFoundHandler(ApiHandler):

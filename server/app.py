@@ -37,6 +37,7 @@ def make_app(services: Services) -> tornado.web.Application:
         default_handler_class=NotFoundHandler,
         log_function=logs.log_request,
         max_body_bytes=settings.http.max_body_bytes,
+        trusted_proxies=settings.http.proxy_networks(),
         hospital_name=settings.hospital_name,
         development=settings.development,
         public_url=settings.public_url,

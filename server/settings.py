@@ -14,6 +14,7 @@ JSON). This module and `server/` are the only places that read the environment.
 from __future__ import annotations
 
 import copy
+import ipaddress
 import json
 import os
 import tomllib
@@ -21,7 +22,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, field_validator
 
 ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_CONFIG = ROOT / "config" / "default.toml"
@@ -34,6 +35,18 @@ class HttpSettings(BaseModel):
     public_url: str = ""
     max_body_bytes: int = 1024 * 1024
     processes: int = 1
+    # reverse proxies whose X-Real-Ip / X-Forwarded-For name the client (addresses or CIDRs)
+    trusted_proxies: list[str] = ["127.0.0.1", "::1"]
+
+    @field_validator("trusted_proxies")
+    @classmethod
+    def _networks(cls, value: list[str]) -> list[str]:
+        for entry in value:
+            ipaddress.ip_network(entry, strict=False)     # ValueError names the bad entry
+        return value
+
+    def proxy_networks(self) -> list[ipaddress.IPv4Network | ipaddress.IPv6Network]:
+        return [ipaddress.ip_network(entry, strict=False) for entry in self.trusted_proxies]
 
 
 class DbSettings(BaseModel):

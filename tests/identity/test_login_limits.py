@@ -32,3 +32,18 @@ def test_guessing_codes_across_phones_locks_the_ip_out(app):
     locked = httpx.post(f"{app.url}/api/v1/auth/login", json={"phone": phone, "code": code})
     assert locked.status_code == 429 and "登录失败次数过多" in locked.json()["error"]["message"]
     assert int(locked.headers["Retry-After"]) > 0
+
+
+def test_behind_the_trusted_proxy_each_patient_has_their_own_allowance(app):
+    """The default trusts a proxy on this machine (loopback): its X-Real-Ip names the patient."""
+    app.clock.advance(hours=1)
+    for _ in range(3):
+        assert httpx.post(f"{app.url}/api/v1/auth/sms-code", json={"phone": new_phone()},
+                          headers={"X-Real-Ip": "198.51.100.7"}).status_code == 200
+    blocked = httpx.post(f"{app.url}/api/v1/auth/sms-code", json={"phone": new_phone()},
+                         headers={"X-Real-Ip": "198.51.100.7"})
+    assert blocked.status_code == 429
+    other = httpx.post(f"{app.url}/api/v1/auth/sms-code", json={"phone": new_phone()},
+                       headers={"X-Real-Ip": "198.51.100.8"})
+    assert other.status_code == 200
+
