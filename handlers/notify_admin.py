@@ -48,6 +48,7 @@ class MessageOut(OutModel):
     urgent: bool
     phone: str = Field(description="脱敏手机号")
     openid: str | None = None
+    official_openid: str | None = None
     account_id: str | None = None
     created_at: datetime
     next_attempt_at: datetime | None = None

@@ -44,6 +44,9 @@ class IdentityConfig(BaseModel):
     staff_session_hours: int = 12
     max_patients_per_account: int = 5
     visit_code_minutes: int = 5
+    # the same `[identity]` keys as LoginConfig's: which bound openid belongs to which app
+    wechat_official_appid: str = ""
+    wechat_miniprogram_appid: str = ""
 
 
 SessionKind = Literal["patient", "staff"]
@@ -60,6 +63,7 @@ class IdentityService:
         self.sessions = db["sessions"]
         self.patients = db["patients"]
         self.his_cards = db["his_cards"]
+        self.bindings = db["wechat_bindings"]    # written by LoginService.bind_openid
         self.clock = clock
         self.cipher = cipher
         self.signer = signer
@@ -313,13 +317,23 @@ class IdentityService:
             raise BusinessRuleViolation("visit_code_invalid", "就诊码无效或已过期，请刷新后重试") from None
 
     async def contact_for_patient(self, patient_id: str):
-        """Where to send a patient's messages: their phone, and the account's WeChat openid."""
+        """Where to send a patient's messages: their phone, and the account's openids in the
+        mini program (subscribe messages) and the 公众号 (template messages)."""
         from services.notify import Recipient  # notify is optional for identity's own tests
 
         record = await self.get_patient(patient_id)
         account = await self.accounts.find_one({"_id": ObjectId(record.account_id)},
                                                {"openids": 1, "phone": 1})
-        openids = (account or {}).get("openids") or []
         phone = record.phone or (self.cipher.decrypt(account["phone"], aad="phone") if account else None)
-        return Recipient(phone=phone, openid=openids[0] if openids else None,
+        mini, official = self.config.wechat_miniprogram_appid, self.config.wechat_official_appid
+        if not mini and not official:     # no WeChat apps configured: any openid, as before
+            openids = (account or {}).get("openids") or []
+            first = openids[0] if openids else None
+            return Recipient(phone=phone, openid=first, official_openid=first,
+                             account_id=record.account_id)
+        # an openid is only valid for the app that issued it (else errcode 40003)
+        by_app = {b["appid"]: b["openid"] async for b in self.bindings.find(
+            {"account_id": record.account_id}, {"appid": 1, "openid": 1}).sort("bound_at", 1)}
+        return Recipient(phone=phone, openid=by_app.get(mini) if mini else None,
+                         official_openid=by_app.get(official) if official else None,
                          account_id=record.account_id)

@@ -3,7 +3,8 @@
 Collections (owned here):
     notify_messages   {_id, event, template, params{enc JSON}, dedup_key (unique), urgent,
                        status queued|failed|sent|dead, phone{enc}, phone_index, phone_masked,
-                       openid, account_id, created_at, next_attempt_at (only while pending),
+                       openid (mini program), official_openid (公众号), account_id, created_at,
+                       next_attempt_at (only while pending),
                        tries, attempts[{at, channel, provider, outcome, code, error}],
                        skipped[] (channels that cannot reach this user), deferred{reason, until},
                        last_error{code, message}, sent_at, channel, receipt,
@@ -26,7 +27,7 @@ import logging
 import random
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -58,11 +59,14 @@ STATUSES = ("queued", "failed", "sent", "dead")
 
 @dataclass
 class Recipient:
-    """Who gets a message: a plaintext phone and/or a WeChat openid (the outbox encrypts)."""
+    """Who gets a message: a plaintext phone (the outbox encrypts it) and/or WeChat openids.
+    An openid belongs to one app: `openid` is the mini program's (subscribe messages),
+    `official_openid` the 公众号's (template messages)."""
 
     phone: str | None = None
     openid: str | None = None
     account_id: str | None = None
+    official_openid: str | None = None
 
 
 class NotifyService:
@@ -127,6 +131,8 @@ class NotifyService:
         await self.messages.create_index([("status", ASCENDING), ("created_at", DESCENDING)])
         await self.messages.create_index([("phone_index", ASCENDING), ("created_at", DESCENDING)])
         await self.messages.create_index([("openid", ASCENDING), ("created_at", DESCENDING)])
+        await self.messages.create_index([("official_openid", ASCENDING), ("created_at", DESCENDING)],
+                                         sparse=True)
         await self.inbox.create_index([("phone_index", ASCENDING), ("queued_at", DESCENDING)])
         await self.inbox.create_index([("openid", ASCENDING), ("queued_at", DESCENDING)])
         await self.inbox.create_index([("queued_at", DESCENDING)])
@@ -165,7 +171,8 @@ class NotifyService:
         clean = self.check_params(template, params)
         phone = (recipient.phone or "").strip() or None
         openid = (recipient.openid or "").strip() or None
-        if phone is None and openid is None:
+        official_openid = (recipient.official_openid or "").strip() or None
+        if phone is None and openid is None and official_openid is None:
             raise InvalidRequest("recipient_missing", "缺少接收人的手机号或微信")
         if not dedup_key:
             raise InvalidRequest("dedup_key_missing", "缺少消息去重标识")
@@ -180,6 +187,7 @@ class NotifyService:
             "phone": self.cipher.encrypt(phone, aad="phone") if phone else None,
             "phone_index": self.cipher.blind_index(phone, "phone") if phone else None,
             "phone_masked": mask_phone(phone), "openid": openid,
+            "official_openid": official_openid,
             "account_id": recipient.account_id, "created_at": now, "next_attempt_at": due,
             "tries": 0, "attempts": [], "skipped": [], "deferred": None, "last_error": None,
             "sent_at": None, "channel": None, "receipt": None,
@@ -259,11 +267,12 @@ class NotifyService:
             await self._dead(doc, owner, now, [], "message_unreadable",
                              f"消息无法读取 ({type(error).__name__})")
             return
-        openid = doc.get("openid")
+        # each channel's address; messages queued before official_openid existed used one openid
+        address = {"sms": phone, "subscribe": doc.get("openid"),
+                   "official": doc.get("official_openid", doc.get("openid"))}
         skipped = list(doc.get("skipped") or [])
         usable = [name for name in self.config.route_for(template.name)
-                  if name in self.channels and name not in skipped
-                  and (phone if name == "sms" else openid)]
+                  if name in self.channels and name not in skipped and address.get(name)]
         if not usable:
             await self._dead(doc, owner, now, [], "no_channel", "没有可用的发送渠道")
             return
@@ -277,13 +286,14 @@ class NotifyService:
                 return
         delivery = Delivery(
             message_id=str(doc["_id"]), template=template, params=params,
-            text=text, phone=phone, openid=openid,
+            text=text, phone=phone, openid=None,
             ids=self.config.ids_for(template.name), phone_index=doc.get("phone_index"),
             phone_masked=doc.get("phone_masked", ""), queued_at=doc.get("created_at"))
         attempts: list[dict[str, Any]] = []
         last: ChannelError | None = None
         for name in usable:
             channel = self.channels[name]
+            to = delivery if name == "sms" else replace(delivery, openid=address[name])
             reserved = False
             if name == "sms" and not exempt:
                 wait = await self.limits.reserve(doc["phone_index"], now)
@@ -293,7 +303,7 @@ class NotifyService:
                     return
                 reserved = True
             try:
-                receipt = await channel.deliver(delivery)
+                receipt = await channel.deliver(to)
             except Exception as error:
                 if not isinstance(error, ChannelError):
                     log.exception("notify: %s/%s raised unexpectedly", name, channel.provider)
@@ -417,7 +427,7 @@ class NotifyService:
         if recipient:
             value = recipient.strip()
             query["$or"] = [{"phone_index": self.cipher.blind_index(value, "phone")},
-                            {"openid": value}]
+                            {"openid": value}, {"official_openid": value}]
         docs = await self.messages.find(query, {"phone": 0}).sort(
             [("created_at", DESCENDING), ("_id", DESCENDING)]).limit(limit).to_list()
         return [message_view(d) for d in docs]
@@ -454,12 +464,14 @@ def _oid(value: str) -> ObjectId:
 
 def message_view(doc: Mapping[str, Any]) -> dict[str, Any]:
     """A message as the admin sees it: masked phone, no ciphertext, attempts listed."""
-    openid = doc.get("openid")
+    def masked(openid: str | None) -> str | None:
+        return (openid[:4] + "****" + openid[-4:]) if openid and len(openid) > 8 else openid
+
     return {
         "id": str(doc["_id"]), "event": doc.get("event", ""), "template": doc["template"],
         "status": doc["status"], "urgent": bool(doc.get("urgent")),
         "phone": doc.get("phone_masked", ""),
-        "openid": (openid[:4] + "****" + openid[-4:]) if openid and len(openid) > 8 else openid,
+        "openid": masked(doc.get("openid")), "official_openid": masked(doc.get("official_openid")),
         "account_id": doc.get("account_id"), "created_at": doc["created_at"],
         "next_attempt_at": doc.get("next_attempt_at"), "sent_at": doc.get("sent_at"),
         "channel": doc.get("channel"), "tries": doc.get("tries", 0),

@@ -10,7 +10,7 @@ import pytest
 
 from server.embedded_db import free_port
 from tests.identity.fake_wechat import FakeWechat
-from tests.support import login_code_from_inbox, new_phone
+from tests.support import add_patient, login_code_from_inbox, new_phone
 
 OFFICIAL = ("wx0fficial0000001", "official-secret-123")
 MINI = ("wxm1n1pr0gram0001", "mini-secret-456")
@@ -168,3 +168,32 @@ def test_a_stale_wechat_cookie_does_not_block_the_phone_login(app, wechat):
     login = phone_login(app, client, new_phone())
     assert login.status_code == 200 and login.json()["account"]["wechat_bound"] is False
     assert "palm_wechat_ticket" not in client.cookies
+
+
+def test_messages_use_each_apps_own_openid(app, wechat):
+    """An account bound in both the mini program and the 公众号 has two openids; each is
+    valid only in its own app, so subscribe messages get one and template messages the other."""
+    client = browser_client(app)
+    phone = new_phone()
+    unknown = client.post("/api/v1/auth/wechat/miniprogram",
+                          json={"js_code": wechat.issue_code(MINI[0], "mini-user-both")}).json()
+    login = phone_login(app, client, phone, wechat_ticket=unknown["wechat_ticket"])
+    assert login.status_code == 200
+    wechat.current_user = "h5-user-both"
+    app.clock.advance(minutes=2)                       # a new code may be sent a minute later
+    h5 = browser_client(app)
+    h5.get("/h5/login/wechat", params={"next": "/h5/patients"})
+    assert phone_login(app, h5, phone).json()["account"]["id"] == login.json()["account"]["id"]
+
+    member = add_patient(app, bearer(app, login.json()["token"]), name="钱双号", phone=phone)
+    contact = app.call(lambda s: s.identity.contact_for_patient(member["id"]))
+    bindings = {b["appid"]: b["openid"] for b in app.db.wechat_bindings.find(
+        {"account_id": login.json()["account"]["id"]})}
+    assert set(bindings) == {MINI[0], OFFICIAL[0]}
+    assert contact.openid == bindings[MINI[0]]
+    assert contact.official_openid == bindings[OFFICIAL[0]]
+    assert contact.openid != contact.official_openid and contact.phone == phone
+
+
+def bearer(app, token: str) -> httpx.Client:
+    return httpx.Client(base_url=app.url, timeout=30.0, headers={"Authorization": f"Bearer {token}"})

@@ -16,9 +16,10 @@ BOOKED = {"patient": "张*", "department": "呼吸与危重症医学科（总院
           "doctor": "李明", "time": "2026-12-02 09:00", "ticket": "A012"}
 
 
-def send(wired, dedup, phone=None, openid=None, template="appointment_booked", params=BOOKED):
-    return wired.app.call(lambda s: s.notify.send(
-        "test", Recipient(phone=phone, openid=openid), template, params, dedup))
+def send(wired, dedup, phone=None, openid=None, template="appointment_booked", params=BOOKED,
+         official_openid=None):
+    recipient = Recipient(phone=phone, openid=openid, official_openid=official_openid)
+    return wired.app.call(lambda s: s.notify.send("test", recipient, template, params, dedup))
 
 
 def test_subscribe_message_carries_the_configured_fields_with_wechat_length_limits(fresh):
@@ -91,7 +92,7 @@ def test_a_token_revoked_by_wechat_is_refreshed_once_and_the_send_retried(fresh)
 
 def test_report_ready_goes_as_an_official_account_template_message_with_dedup_id(fresh):
     params = {"patient": "张*", "report": "血常规", "link": "https://h5.example.cn/r/abc"}
-    message_id = send(fresh, "wx:report", openid="o-official", template="report_ready",
+    message_id = send(fresh, "wx:report", official_openid="o-official", template="report_ready",
                       params=params)
     fresh.dispatch()
     [got] = fresh.fakes.delivered("official")
@@ -111,7 +112,7 @@ def test_login_codes_go_by_sms_even_when_the_user_has_an_openid(fresh):
 def test_an_unfollowed_official_account_falls_back_to_sms(fresh):
     fresh.fakes.state.unsubscribed.add("o-unfollowed")
     params = {"patient": "张*", "report": "胸部CT", "link": "https://h5.example.cn/r/x"}
-    message_id = send(fresh, "wx:43004", phone="13800138031", openid="o-unfollowed",
+    message_id = send(fresh, "wx:43004", phone="13800138031", official_openid="o-unfollowed",
                       template="report_ready", params=params)
     fresh.dispatch()
     doc = fresh.message(message_id)
@@ -130,3 +131,20 @@ def test_wechat_system_busy_is_retried_on_wechat_later(fresh):
     fresh.app.clock.set(doc["next_attempt_at"])
     fresh.dispatch()
     assert [d.provider for d in fresh.fakes.delivered()] == ["subscribe"]
+
+
+def test_each_wechat_channel_writes_to_the_openid_of_its_own_app(fresh):
+    """A mini-program openid means nothing to the 公众号 (errcode 40003) and the reverse."""
+    both = {"phone": "13800138040", "openid": "o-mini-both", "official_openid": "o-mp-both"}
+    send(fresh, "wx:both:booked", **both)
+    send(fresh, "wx:both:report", template="report_ready", **both,
+         params={"patient": "张*", "report": "血常规", "link": "https://h5.example.cn/r/b"})
+    fresh.dispatch()
+    assert [d.to for d in fresh.fakes.delivered("subscribe")] == ["o-mini-both"]
+    assert [d.to for d in fresh.fakes.delivered("official")] == ["o-mp-both"]
+    only_mini = send(fresh, "wx:mini-only", phone="13800138041", openid="o-mini-only",
+                     template="report_ready",
+                     params={"patient": "张*", "report": "尿常规", "link": "https://h5.example.cn/r/c"})
+    fresh.dispatch()
+    assert [a["channel"] for a in fresh.message(only_mini)["attempts"]] == ["sms"]
+
