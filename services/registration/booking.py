@@ -380,13 +380,17 @@ class BookingMixin(RegistrationBase):
         due = await self.appointments.find(
             {"date": tomorrow, "status": "booked", "reminded": {"$ne": True},
              "created_at": {"$lt": moment}}).limit(100).to_list()
+        campuses = {c["code"]: c["name"] async for c in self.db["campuses"].find(
+            {}, {"code": 1, "name": 1})} if due else {}
         for doc in due:
+            place = " ".join(part for part in (campuses.get(doc.get("campus_code", ""), ""),
+                                               doc.get("room") or doc["department_name"]) if part)
             # the outbox's dedup key makes a repeat a no-op; the mark keeps the query small
             await self._notify(doc["patient_id"], "appointment_reminder", {
                 "patient": doc.get("patient_masked", ""), "department": doc["department_name"],
                 "doctor": doc.get("doctor_name", ""),
                 "time": format_local(doc["slot_start"], "%H:%M"),
-                "place": doc.get("room") or doc["department_name"]},
+                "place": place},
                 f"appointment_reminder:{doc['_id']}")
             await self.appointments.update_one({"_id": doc["_id"]}, {"$set": {"reminded": True}})
         return len(due)

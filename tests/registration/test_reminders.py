@@ -52,4 +52,6 @@ def test_patients_booked_for_tomorrow_are_reminded_once_in_the_evening(seeded_ap
     params = new[0]["params"]
     assert params["time"] == "09:30" and params["patient"] == "王*天"
     assert params["department"] == schedule["department_name"]
+    campus = app.db.campuses.find_one({"code": schedule["campus_code"]})["name"]
+    assert params["place"].startswith(campus)             # a hospital group has several campuses
     assert late.id and send(app) == 0                       # booked after 18:00: not reminded
