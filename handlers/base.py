@@ -247,6 +247,8 @@ class BaseHandler(tornado.web.RequestHandler):
         peer = address[0] if isinstance(address, tuple) and address else ""
         if not peer or _trusted(peer, self.settings.get("trusted_proxies", ())):
             return self.request.remote_ip or ""
+        if "X-Real-Ip" in self.request.headers or "X-Forwarded-For" in self.request.headers:
+            _warn_untrusted_proxy(peer)
         return peer
 
     def on_finish(self) -> None:
@@ -368,6 +370,20 @@ class PageHandler(BaseHandler):
                 isinstance(value, tornado.web.HTTPError) and value.status_code < 500):
             return
         super().log_exception(typ, value, tb)
+
+
+_WARNED_PEERS: set[str] = set()
+
+
+def _warn_untrusted_proxy(peer: str) -> None:
+    """Once per address: a proxy that is not in http.trusted_proxies makes all its clients
+    one client for the per-IP limits, which an operator must hear about."""
+    if peer in _WARNED_PEERS or len(_WARNED_PEERS) >= 100:
+        return
+    _WARNED_PEERS.add(peer)
+    log.warning("requests from %s carry X-Real-Ip/X-Forwarded-For but %s is not in "
+                "http.trusted_proxies: they are counted as one client (add the load balancer "
+                "there)", peer, peer)
 
 
 def _trusted(peer: str, networks) -> bool:
