@@ -251,6 +251,8 @@ class StationOut(OutModel):
     waiting: list[QueueEntry]
     not_arrived: int
     done: int
+    # false when a press carried `expect` and the queue had moved on: nothing was changed
+    applied: bool = True
 
 
 class DisplayDoctor(OutModel):

@@ -212,15 +212,18 @@ class QueueMixin(RegistrationBase):
         """Run `change(schedule id, called appointment)` under the schedule's station lease,
         if the station saw the queue as it is: `expect` is the appointment id it showed as
         called (NOBODY for none); a retried or doubled press no longer matches, so it changes
-        nothing. Without `expect` the press always acts. Returns the queue afterwards."""
+        nothing. Without `expect` the press always acts. Returns the queue afterwards, with
+        `applied` saying whether this press changed it."""
         sid = (await self._schedule_doc(schedule_id))["_id"]
         async with self._station_turn(sid):
             current = await self._calling(sid)
             if needs_current and current is None:
                 raise Conflict("nobody_called", "当前没有正在呼叫的患者")
-            if expect is None or (str(current["_id"]) if current else NOBODY) == expect:
+            applied = expect is None or (str(current["_id"]) if current else NOBODY) == expect
+            if applied:
                 await change(sid, current)
-        return await self.station(actor, schedule_id)
+        queue = await self.station(actor, schedule_id)
+        return queue.model_copy(update={"applied": applied})
 
     async def call_next(self, actor: Any, schedule_id: str,
                         expect: str | None = None) -> StationOut:

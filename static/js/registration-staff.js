@@ -124,8 +124,10 @@
         error.classList.add("hidden");
         button.disabled = true;
         try {
-          renderQueue(await call("POST", "/api/v1/station/schedules/" + $("schedule").value + "/" +
-                                 button.dataset.action + "?expect=" + shownCurrent));
+          var q = await call("POST", "/api/v1/station/schedules/" + $("schedule").value + "/" +
+                             button.dataset.action + "?expect=" + shownCurrent);
+          renderQueue(q);
+          if (!q.applied) fail(error, { message: "队列已被其他终端更新，已刷新为最新状态，请确认后再操作" });
         } catch (err) { fail(error, err); }
         finally { button.disabled = false; }
       });

@@ -101,6 +101,10 @@ def test_doctor_station_calls_the_next_patient(seeded_app, phone):
     phone.wait_for_selector("#queue:not(.hidden)")
     phone.select_option("#schedule", str(schedule_oid("PAGE-Q-1")))   # the previous test's clinic
     expect(phone.locator("#current")).to_contain_text("林*雨")
+    # a nurse's screen finishes the visit first: this screen's press changes nothing and says so
+    other = staff_client(app, "nurse", name="郑护士")
+    assert other.post(f"/api/v1/station/schedules/{schedule_oid('PAGE-Q-1')}/complete").status_code == 200
     phone.click("[data-action=complete]")
+    expect(phone.locator("#work-error")).to_contain_text("已被其他终端更新")
     expect(phone.locator("#counts")).to_contain_text("已完成 1 人")
     expect(phone.locator("#current")).to_have_text("—")

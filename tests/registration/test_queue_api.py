@@ -195,9 +195,11 @@ def test_presses_at_once_never_leave_two_patients_called(seeded_app, clinic):
     now = statuses()
     assert now.count("called") == 1 and now.count("completed") == 4, now
     assert all(a.json()["current"]["appointment_id"] != seen for a in doubled)
+    assert sorted(a.json()["applied"] for a in doubled) == [False, False, True]
 
     stale = clinic["nurse"].post(url, params={"expect": seen})     # a retry after the fact
     assert stale.status_code == 200 and statuses().count("completed") == 4
+    assert stale.json()["applied"] is False
     bad = clinic["nurse"].post(url, params={"expect": "someone"})
     assert bad.status_code == 400
     for _ in range(2):
