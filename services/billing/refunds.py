@@ -164,9 +164,11 @@ class RefundsMixin:
         reservation back to `refundable_fen` (the money stays with the hospital)."""
         once = {"_id": refund["bill_id"], "settled_refunds": {"$ne": refund["_id"]}}
         field = "refunded_fen" if outcome == "success" else "refundable_fen"
-        await self.bills.update_one(once, {"$inc": {field: refund["amount_fen"]},
-                                           "$push": {"settled_refunds": refund["_id"]}})
-        bill = await self.bills.find_one({"_id": refund["bill_id"]})
+        bill = await self.bills.find_one_and_update(
+            once, {"$inc": {field: refund["amount_fen"]}, "$push": {"settled_refunds": refund["_id"]}},
+            return_document=ReturnDocument.AFTER)
+        if bill is None:     # applied by an earlier, interrupted attempt
+            bill = await self.bills.find_one({"_id": refund["bill_id"]})
         if bill is None or outcome != "success":
             return bill
         # refunded_fen only grows, so these two conditional updates converge on the truth
@@ -176,7 +178,7 @@ class RefundsMixin:
             await self.bills.update_one(
                 {"_id": bill["_id"], "status": "paid", "refunded_fen": {"$lt": bill["paid_fen"]}},
                 {"$set": {"status": "partially_refunded"}})
-        return await self.bills.find_one({"_id": bill["_id"]})
+        return bill     # for the message: patient and title, which a refund does not change
 
     async def list_refunds(self, bill_id: str) -> list[RefundOut]:
         """Refunds of a bill, oldest first (staff)."""

@@ -119,9 +119,14 @@ def slot_pipeline(seq: int, when: Any, change: dict[str, Any]) -> list[dict[str,
     avoid a collection scan.
     """
     merged = {field: {"$add": [f"$$s.{field}", delta]} for field, delta in change.items()}
-    applies = {"$and": [{"$eq": ["$$s.seq", seq]}, when]}
+    applies = _slot_applies(seq, when)
     return [{"$set": {"slots": {"$map": {"input": "$slots", "as": "s", "in": {
         "$cond": [applies, {"$mergeObjects": ["$$s", merged]}, "$$s"]}}}}}]
+
+
+def _slot_applies(seq: int, when: Any) -> dict[str, Any]:
+    """Expression over the slot `$$s`: it is slot `seq` and `when` holds."""
+    return {"$and": [{"$eq": ["$$s.seq", seq]}, when]}
 
 
 def _has_hold(hold_id: ObjectId) -> dict[str, Any]:
@@ -132,7 +137,7 @@ def _has_hold(hold_id: ObjectId) -> dict[str, Any]:
 
 def add_hold_stage(seq: int, when: Any, hold: dict[str, Any]) -> dict[str, Any]:
     """Pipeline stage (before `slot_pipeline`): append `hold` when slot `seq` meets `when`."""
-    applies = {"$and": [{"$eq": ["$$s.seq", seq]}, when]}
+    applies = _slot_applies(seq, when)
     taking = {"$gt": [{"$size": {"$filter": {"input": "$slots", "as": "s", "cond": applies}}}, 0]}
     held = {"$ifNull": ["$holds", []]}
     return {"$set": {"holds": {"$cond": [taking, {"$concatArrays": [held, {"$literal": [hold]}]},
