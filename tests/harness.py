@@ -13,7 +13,7 @@ import threading
 import uuid
 from collections.abc import Awaitable, Callable, Mapping
 from concurrent.futures import Future
-from datetime import UTC, datetime
+from datetime import UTC, datetime, time, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -27,10 +27,29 @@ from server.container import Services
 from server.secrets import Secrets
 from server.settings import Settings, load_settings
 from server.startup import running
-from services.clock import SettableClock
+from services.clock import SettableClock, at_local, local_date
 
-# Tuesday 2026-12-01 09:00 in Asia/Shanghai: a working morning, inside release windows.
-DEFAULT_START = datetime(2026, 12, 1, 1, 0, tzinfo=UTC)
+
+
+def harness_start(real_now: datetime) -> datetime:
+    """09:00 Asia/Shanghai on the first Monday-to-Friday that begins more than 12 hours after
+    `real_now`: a working morning inside release windows, derived from the calendar.
+
+    The whole start day lies in the real future, so nothing a test stores with a lifetime
+    (codes, sessions, nonces, holds) is already past for the database's TTL monitor, which
+    collects by the wall clock, even when a test sets the clock to early that morning or the
+    suite runs for a while. Tests that need a weekday, a month end or a holiday derive it from
+    here (or move the whole stack with libfaketime); none names a literal date.
+    """
+    day = local_date(real_now + timedelta(hours=12)) + timedelta(days=1)
+    while day.weekday() >= 5:
+        day += timedelta(days=1)
+    return at_local(day, time(9, 0))
+
+
+# Computed once per test process, so every module agrees on "today".
+START = harness_start(datetime.now(UTC))
+START_DAY = local_date(START)
 
 
 def test_settings(mongodb_uri: str, var_dir: Path, db_name: str,
@@ -48,7 +67,7 @@ class AppUnderTest:
     def __init__(self, settings: Settings, clock: SettableClock | None = None,
                  secrets: Secrets | None = None):
         self.settings = settings
-        self.clock = clock or SettableClock(DEFAULT_START)
+        self.clock = clock or SettableClock(START)
         self.secrets = secrets or Secrets.generate()
         self.services: Services | None = None
         self.port = 0

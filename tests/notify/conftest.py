@@ -12,7 +12,7 @@ from dataclasses import dataclass
 import pytest
 
 from services.clock import SettableClock
-from tests.harness import DEFAULT_START, AppUnderTest, test_settings, unique_db_name
+from tests.harness import START, AppUnderTest, test_settings, unique_db_name
 from tests.notify.fakes import FakeProviders
 
 
@@ -42,7 +42,7 @@ class Wired:
 
 @pytest.fixture(scope="module")
 def wired(request: pytest.FixtureRequest, db_server, tmp_path_factory) -> Wired:
-    clock = SettableClock(DEFAULT_START)
+    clock = SettableClock(START)
     fakes = FakeProviders(clock).start()
     providers = getattr(request.module, "PROVIDERS", {"sms": "aliyun"})
     overrides = {**fakes.overrides(**providers),
