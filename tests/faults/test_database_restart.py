@@ -8,7 +8,7 @@ import asyncio
 import random
 import time
 from collections import Counter
-from datetime import date, timedelta
+from datetime import timedelta
 
 import httpx
 import pytest
@@ -17,7 +17,7 @@ from bson import ObjectId
 from server.embedded_db import EmbeddedDatabase, free_port
 from tests import harness
 from tests.faults.checks import assert_slots_consistent
-from tests.harness import AppUnderTest
+from tests.harness import START_DAY, AppUnderTest
 from tests.registration import test_contention as contention
 from tests.registration.helpers import add_schedule
 from tests.support import run_async
@@ -40,7 +40,7 @@ def test_database_killed_mid_storm_loses_no_acknowledged_booking(own_database, t
     try:
         from services.demo import seed_demo
         app.call(lambda s: seed_demo(s.db, s.catalogue, s.clock, days=0))
-        schedule = add_schedule(app, day=date(2026, 12, 3), capacity=CAPACITY, slots=SLOTS)
+        schedule = add_schedule(app, day=START_DAY + timedelta(days=2), capacity=CAPACITY, slots=SLOTS)
         slot_ids = [s["id"] for s in schedule["slots"]]
         patients = contention.make_patients(app, PATIENTS)
         results: list[tuple[int, int, dict]] = []

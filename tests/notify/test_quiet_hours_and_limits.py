@@ -3,10 +3,11 @@ defer non-urgent messages to the right moment; urgent ones go at once."""
 
 from __future__ import annotations
 
-from datetime import date, time
+from datetime import time, timedelta
 
 from services.clock import at_local
 from services.notify import Recipient
+from tests.harness import START_DAY
 
 PROVIDERS = {"sms": "aliyun"}
 PAID = {"patient": "王*", "amount": "¥12.50", "item": "挂号费"}
@@ -19,7 +20,8 @@ def send(wired, dedup, phone, template="payment_succeeded", params=PAID, urgent=
 
 
 def at(day, hh, mm=0, ss=0):
-    return at_local(date(2026, 12, day), time(hh, mm, ss))
+    """`hh:mm:ss` Asia/Shanghai on the `day`-th day of the test calendar (day 1 = START_DAY)."""
+    return at_local(START_DAY + timedelta(days=day - 1), time(hh, mm, ss))
 
 
 def delivered_refs(wired):

@@ -2,19 +2,20 @@
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import timedelta
 
 import pytest
 
+from tests.harness import START_DAY
 from tests.registration.helpers import Family, local
 from tests.support import device_client
 
-DAY = date(2026, 12, 3)
+DAY = START_DAY + timedelta(days=2)
 
 
 @pytest.fixture(autouse=True)
 def morning(seeded_app):
-    seeded_app.clock.set(local(date(2026, 12, 1), 9))
+    seeded_app.clock.set(local(START_DAY, 9))
 
 
 @pytest.fixture(scope="module")

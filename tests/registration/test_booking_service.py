@@ -9,9 +9,10 @@ import pytest
 from bson import ObjectId
 
 from services.errors import DomainError
+from tests.harness import START_DAY
 from tests.registration.helpers import Family, add_schedule, local, new_patient
 
-DAY = date(2026, 12, 3)     # two days after the harness's start (Tue 2026-12-01 09:00)
+DAY = START_DAY + timedelta(days=2)     # two days after the harness's start (a working day, 09:00)
 
 
 def book(app, patient, slot_id):
@@ -33,7 +34,7 @@ def error_of(app, fn) -> DomainError:
 
 @pytest.fixture(autouse=True)
 def morning(seeded_app):
-    seeded_app.clock.set(local(date(2026, 12, 1), 9))
+    seeded_app.clock.set(local(START_DAY, 9))
 
 
 def test_concurrent_bookings_never_exceed_capacity(seeded_app):
@@ -62,13 +63,15 @@ def test_concurrent_bookings_never_exceed_capacity(seeded_app):
 
 def test_schedule_is_not_bookable_before_its_release(seeded_app):
     app = seeded_app
-    schedule = add_schedule(app, day=date(2026, 12, 20))    # default rule: 12-13 07:00
+    day = START_DAY + timedelta(days=19)
+    release_day = day - timedelta(days=7)    # the default rule: seven days ahead, at 07:00
+    schedule = add_schedule(app, day=day)
     assert schedule["released"] is False
     early = new_patient(app)
     error = error_of(app, lambda s: s.registration.book_for_patient(
         early, schedule["slots"][0]["id"]))
-    assert error.code == "not_released" and "2026-12-13 07:00" in error.message
-    app.clock.set(local(date(2026, 12, 13), 7, 0))
+    assert error.code == "not_released" and f"{release_day} 07:00" in error.message
+    app.clock.set(local(release_day, 7, 0))
     assert book(app, new_patient(app), schedule["slots"][0]["id"]).status == "booked"
 
 

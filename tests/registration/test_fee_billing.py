@@ -4,21 +4,22 @@ cancelling an unpaid booking withdraws its bill."""
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import timedelta
 
 import pytest
 
+from tests.harness import START_DAY
 from tests.billing.helpers import pay_at_cashier, start_payment, wait_for
 from tests.registration.helpers import Family, local
 from tests.registration.test_appointments_api import his_schedule, schedule
 from tests.support import device_client
 
-DAY = date(2026, 12, 4)
+DAY = START_DAY + timedelta(days=3)
 
 
 @pytest.fixture(autouse=True)
 def morning(seeded_app):
-    seeded_app.clock.set(local(date(2026, 12, 1), 9))
+    seeded_app.clock.set(local(START_DAY, 9))
 
 
 @pytest.fixture(scope="module")

@@ -9,11 +9,12 @@ import pytest
 from playwright.sync_api import expect
 
 from services.registration.base import schedule_oid
+from tests.harness import START_DAY
 from tests.registration.helpers import local
 from tests.support import add_patient, device_client, sms_login, staff_client
 
 pytestmark = pytest.mark.browser
-TODAY = date(2026, 12, 1)
+TODAY = START_DAY
 
 
 def logged_in(app, page):

@@ -4,16 +4,17 @@ the repair job."""
 
 from __future__ import annotations
 
-from datetime import date, timedelta
+from datetime import timedelta
 
 import pytest
 from bson import ObjectId
 
 from services.errors import Conflict
+from tests.harness import START_DAY
 from tests.registration.helpers import add_schedule, local, new_patient
 
-DAY = date(2026, 12, 3)
-NOW = local(date(2026, 12, 1), 9)
+DAY = START_DAY + timedelta(days=2)
+NOW = local(START_DAY, 9)
 
 
 @pytest.fixture(autouse=True)

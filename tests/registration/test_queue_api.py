@@ -4,15 +4,15 @@ the patient's live queue, the clinic display."""
 from __future__ import annotations
 
 from concurrent.futures import ThreadPoolExecutor
-from datetime import date
 
 import pytest
 from bson import ObjectId
 
+from tests.harness import START_DAY
 from tests.registration.helpers import Family, local
 from tests.support import device_client, staff_client
 
-TODAY = date(2026, 12, 1)
+TODAY = START_DAY
 
 
 @pytest.fixture(scope="module")

@@ -2,19 +2,20 @@
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import timedelta
 
 import pytest
 
+from tests.harness import START_DAY
 from tests.registration.helpers import add_schedule, local, new_patient
 
-DAY = date(2026, 12, 3)
-EVE = date(2026, 12, 2)
+DAY = START_DAY + timedelta(days=2)
+EVE = START_DAY + timedelta(days=1)
 
 
 @pytest.fixture(autouse=True)
 def morning(seeded_app):
-    seeded_app.clock.set(local(date(2026, 12, 1), 9))
+    seeded_app.clock.set(local(START_DAY, 9))
 
 
 def reminders(app) -> list[dict]:

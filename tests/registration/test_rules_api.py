@@ -3,15 +3,16 @@ no-shows and the free revisit within three days."""
 
 from __future__ import annotations
 
-from datetime import date, timedelta
+from datetime import timedelta
 
 import pytest
 
+from tests.harness import START_DAY
 from tests.registration.helpers import Family, local
 from tests.support import device_client, staff_client
 
 APP_OVERRIDES = {"registration.release_overrides": {"耳鼻咽喉科": {"days_ahead": 3, "at": "08:00"}}}
-START = date(2026, 12, 1)
+START = START_DAY
 
 
 @pytest.fixture(autouse=True)
@@ -71,13 +72,14 @@ def test_release_follows_the_department_rule(seeded_app, his):
     other_sid = his.post("/api/v1/his/schedules",
                          json=payload("HIS-RESP-1", day)).json()["ids"]["HIS-RESP-1"]
     ent_schedule = app.http.get(f"/api/v1/schedules/{ent_sid}").json()
-    assert ent_schedule["released"] is False and ent_schedule["release_at"].startswith("2026-12-03T00:00")
+    assert ent_schedule["released"] is False and ent_schedule["release_at"].startswith(
+        f"{START + timedelta(days=2)}T00:00")  # 08:00 Asia/Shanghai, three days ahead
     assert app.http.get(f"/api/v1/schedules/{other_sid}").json()["released"] is True
     family = Family(app)
     patient = family.member()
     refused = book(app, family, patient, ent_sid)
     assert refused.status_code == 422 and refused.json()["error"]["code"] == "not_released"
-    assert "2026-12-03 08:00" in refused.json()["error"]["message"]
+    assert f"{START + timedelta(days=2)} 08:00" in refused.json()["error"]["message"]
     app.clock.set(local(START + timedelta(days=2), 8, 0))
     assert book(app, family, patient, ent_sid).status_code == 201
 
@@ -128,7 +130,9 @@ def test_three_no_shows_in_ninety_days_block_booking_with_a_reason(seeded_app, h
                                                          doctor="D011")).json()["ids"]["HIS-NS-X"]
     blocked = book(app, family, patient, sid)
     assert blocked.status_code == 422 and blocked.json()["error"]["code"] == "booking_blocked"
-    assert "爽约" in blocked.json()["error"]["message"] and "2027年03月" in blocked.json()["error"]["message"]
+    until = START + timedelta(days=4 + 90)  # marked on day 4, blocked for 90 days
+    assert "爽约" in blocked.json()["error"]["message"]
+    assert f"{until:%Y年%m月%d日}前" in blocked.json()["error"]["message"]
     sibling = family.member(name="家属")
     assert book(app, family, sibling, sid).status_code == 201
 

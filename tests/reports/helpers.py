@@ -7,6 +7,7 @@ import json
 from datetime import date
 from typing import Any
 
+from tests.harness import START_DAY
 from tests.support import add_patient, new_phone, patient_client
 
 _numbers = itertools.count(1)
@@ -32,7 +33,7 @@ def lab(patient_id: str | None = None, report_id: str | None = None, status: str
     body: dict[str, Any] = {
         "source": "LIS", "report_id": report_id or new_report_id(), "kind": "lab", "status": status,
         "title": "血常规+电解质", "department": "检验科", "specimen": "静脉血",
-        "collected_at": "2026-12-01T08:05:00+08:00", "reported_at": "2026-12-01T09:20:00+08:00",
+        "collected_at": f"{START_DAY}T08:05:00+08:00", "reported_at": f"{START_DAY}T09:20:00+08:00",
         "items": items if items is not None else [
             {"code": "HGB", "name": "血红蛋白", "value": "135", "unit": "g/L", "reference_range": "130-175"},
             {"code": "WBC", "name": "白细胞计数", "value": "11.2", "unit": "10^9/L",
@@ -52,7 +53,7 @@ def exam(patient_id: str, report_id: str | None = None, status: str = "final",
          **extra: Any) -> dict[str, Any]:
     return {"source": "PACS", "report_id": report_id or new_report_id("PACS"), "kind": "exam",
             "status": status, "patient_id": patient_id, "title": "胸部CT平扫", "department": "放射科",
-            "collected_at": "2026-12-01T08:30:00+08:00", "reported_at": "2026-12-01T10:00:00+08:00",
+            "collected_at": f"{START_DAY}T08:30:00+08:00", "reported_at": f"{START_DAY}T10:00:00+08:00",
             "exam": {"exam": "胸部CT平扫", "body_part": "胸部",
                      "findings": "双肺纹理清晰，未见明显实质性病变。纵隔居中。",
                      "impression": "胸部CT平扫未见明显异常。"}, **extra}

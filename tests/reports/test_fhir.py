@@ -7,6 +7,7 @@ from decimal import Decimal
 
 import pytest
 
+from tests.harness import START_DAY
 from tests.reports.helpers import family
 from tests.support import device_client
 
@@ -49,7 +50,7 @@ def bundle_text(patient_id, report_no, status="final"):
               "category": [{"coding": [{"system": "http://terminology.hl7.org/CodeSystem/v2-0074",
                                         "code": "LAB"}]}],
               "code": {"text": "肝功能+血糖"}, "subject": {"reference": f"Patient/{patient_id}"},
-              "effectiveDateTime": "2026-12-01T07:50:00+08:00", "issued": "2026-12-01T10:05:00+08:00",
+              "effectiveDateTime": f"{START_DAY}T07:50:00+08:00", "issued": f"{START_DAY}T10:05:00+08:00",
               "performer": [{"display": "检验科"}], "specimen": [{"display": "血清"}],
               "result": [{"reference": "urn:uuid:glu"}, {"reference": "Observation/alt"},
                          {"reference": "Observation/hbs"}]}
@@ -84,7 +85,7 @@ def test_fhir_bundle_values_round_trip_through_import_and_export(app, his):
     assert (items["1742-6"]["value"], items["1742-6"]["flag_label"]) == ("88", "偏高")
     assert (items["5196-1"]["value"], items["5196-1"]["flag"]) == ("阳性(+)", "A")
     assert items["5196-1"]["reference_range"] == "阴性"
-    assert report["reported_at"].startswith("2026-12-01T02:05:00")
+    assert report["reported_at"].startswith(f"{START_DAY}T02:05:00")  # 10:05 in Shanghai, as UTC
 
     exported = his.get(f"/api/v1/his/reports/{stored['id']}/fhir").json()
     original = json.loads(text, parse_float=Decimal)
@@ -134,7 +135,7 @@ def test_fhir_imaging_report_maps_findings_and_conclusion(app, his):
             "resourceType": "DiagnosticReport", "identifier": [{"value": "PACS-FHIR-7"}],
             "status": "amended", "category": [{"coding": [{"code": "CT"}]}],
             "code": {"text": "头颅CT平扫"}, "subject": {"reference": f"Patient/{patient['id']}"},
-            "issued": "2026-12-01T11:00:00+08:00", "conclusion": "未见明显异常。",
+            "issued": f"{START_DAY}T11:00:00+08:00", "conclusion": "未见明显异常。",
             "result": [{"reference": "urn:uuid:f"}]}},
         {"fullUrl": "urn:uuid:f", "resource": {
             "resourceType": "Observation", "status": "final",

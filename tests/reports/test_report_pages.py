@@ -7,6 +7,7 @@ import pytest
 from playwright.sync_api import expect
 
 from tests.billing.helpers import push_bill, wait_for
+from tests.harness import START_DAY
 from tests.reports.helpers import family, lab
 from tests.support import device_client
 
@@ -54,7 +55,8 @@ def test_home_has_the_reports_tile_and_the_list_groups_by_day_with_badges(app, p
     login(phone, app, grandpa["token"])
     phone.goto(f"{app.url}/h5/reports")
     day = phone.locator(".report-day h2").first.inner_text()
-    assert day == "2026年12月1日 星期二"
+    weekday = "一二三四五六日"[START_DAY.weekday()]
+    assert day == f"{START_DAY.year}年{START_DAY.month}月{START_DAY.day}日 星期{weekday}"
     rows = phone.locator(".report-row")
     assert rows.count() == 2
     texts = [rows.nth(i).inner_text() for i in range(2)]

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 import pytest
 
+from tests.harness import START_DAY
 from tests.reports.helpers import exam, family, lab, messages, new_report_id
 from tests.support import device_client, patient_client
 
@@ -41,9 +44,10 @@ def test_lab_report_shows_abnormal_items_first_with_plain_chinese_hints(app, his
 
 def test_patient_list_has_the_report_newest_first(app, his, wang):
     client, _, patient, _ = wang
-    older = push(his, lab(patient["id"], reported_at="2026-11-20T09:00:00+08:00",
-                          collected_at="2026-11-20T08:00:00+08:00"))
-    newer = push(his, lab(patient["id"], reported_at="2026-12-01T11:00:00+08:00"))
+    earlier = START_DAY - timedelta(days=11)
+    older = push(his, lab(patient["id"], reported_at=f"{earlier}T09:00:00+08:00",
+                          collected_at=f"{earlier}T08:00:00+08:00"))
+    newer = push(his, lab(patient["id"], reported_at=f"{START_DAY}T11:00:00+08:00"))
     listed = client.get("/api/v1/reports", params={"patient_id": patient["id"]}).json()
     ids = [r["id"] for r in listed]
     assert ids.index(newer["id"]) < ids.index(older["id"])
@@ -175,7 +179,7 @@ def test_exam_report_shows_findings_and_impression(app, his, wang):
 @pytest.mark.parametrize("change, field", [
     ({"items": []}, "(body)"),
     ({"patient_id": None}, "(body)"),
-    ({"reported_at": "2026-12-01T09:20:00"}, "(body)"),
+    ({"reported_at": f"{START_DAY}T09:20:00"}, "(body)"),  # no offset
     ({"kind": "xray"}, "kind"),
 ])
 def test_bad_report_is_a_400_with_a_chinese_message_and_nothing_is_stored(app, his, wang, change, field):
