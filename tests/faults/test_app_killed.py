@@ -102,6 +102,7 @@ async def load(url: str, world: dict, done: list[tuple[str, int]], stop: asyncio
                              *(pharmacist(bags[k::3]) for k in range(3)))
 
 
+@pytest.mark.real_clock("the killed and restarted `run.py serve` processes run on the wall clock")
 def test_killed_app_process_leaves_no_half_written_state(seeded_app, tmp_path):
     app = seeded_app
     save_dev_secrets(tmp_path, app.secrets)

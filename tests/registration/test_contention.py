@@ -78,6 +78,7 @@ def make_patients(app, count: int) -> list[tuple[str, str]]:
     return app.call(make, timeout=300)
 
 
+@pytest.mark.real_clock("two `run.py serve` processes keep their own wall clocks")
 def test_two_processes_never_overbook_a_slot_of_twenty(seeded_app, tmp_path):
     app = seeded_app
     save_dev_secrets(tmp_path, app.secrets)

@@ -48,7 +48,8 @@ def test_admin_adds_a_phrase_fixes_a_bad_edit_and_rolls_back(seeded_app, page):
     page.fill("#synonym", "窜稀")
     page.click("#synonym-save")
     page.wait_for_selector("#active-version:has-text('第 2 版')")
-    assert "已保存并启用第 2 版" in page.inner_text("#kb-ok")
+    # the notice follows the reloaded version list: wait for it as the admin does
+    page.wait_for_selector("#kb-ok:has-text('已保存并启用第 2 版')")
     assert "窜稀" in page.inner_text("#symptom-synonyms")
     assert triage(app, "窜稀")[0] == "消化内科"
     page.fill("#try-text", "窜稀一天")
