@@ -14,7 +14,6 @@ import base64
 import hashlib
 import hmac
 import json
-import time
 import unicodedata
 from collections.abc import Mapping
 from typing import Any
@@ -104,7 +103,12 @@ class TokenSigner:
         sig = base64.urlsafe_b64encode(self._mac(body)).rstrip(b"=")
         return (body + b"." + sig).decode("ascii")
 
-    def verify(self, purpose: str, token: str, now: float | None = None) -> dict[str, Any] | None:
+    def verify(self, purpose: str, token: str, *, now: float) -> dict[str, Any] | None:
+        """The payload of a genuine, unexpired token of `purpose`, else None.
+
+        `now` is required and comes from the caller's injected clock: expiry is the
+        service's decision, never the wall clock's (tests move the clock far ahead).
+        """
         try:
             body_text, sig_text = token.strip().split(".", 1)
             body = body_text.encode("ascii")
@@ -120,7 +124,7 @@ class TokenSigner:
         if not isinstance(data, dict) or data.get("t") != purpose:
             return None
         exp = data.get("exp")
-        if exp is not None and (now if now is not None else time.time()) >= exp:
+        if exp is not None and now >= exp:
             return None
         return data
 

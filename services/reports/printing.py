@@ -64,7 +64,7 @@ class ReportPrinting:
 
     async def verify(self, token: str) -> dict[str, Any]:
         """What the public verify page shows: masked data and whether the paper is genuine."""
-        data = self.signer.verify(VERIFY_PURPOSE, token)
+        data = self.signer.verify(VERIFY_PURPOSE, token, now=self.clock.now().timestamp())
         if data is None or not ObjectId.is_valid(str(data.get("r", ""))):
             raise NotFound("verify_token_invalid", "验证码无效，此报告不是本院出具的")
         doc = await self.reports.find_one({"_id": ObjectId(data["r"])}, {"prints": 0})
