@@ -15,9 +15,21 @@ from tests.harness import AppUnderTest, test_settings, unique_db_name
 CHROMIUM = os.environ.get("PALM_CHROMIUM", "/usr/bin/chromium")
 
 
+class ExternalDatabase:
+    """A server someone else runs (`PALM_TEST_MONGODB_URI`), e.g. a MongoDB replica set."""
+
+    def __init__(self, uri: str):
+        self.uri = uri
+
+
 @pytest.fixture(scope="session")
-def db_server(tmp_path_factory: pytest.TempPathFactory) -> EmbeddedDatabase:
-    """The embedded MongoDB-compatible server, as its own process on a free port."""
+def db_server(tmp_path_factory: pytest.TempPathFactory) -> EmbeddedDatabase | ExternalDatabase:
+    """The embedded MongoDB-compatible server, as its own process on a free port (one per
+    pytest-xdist worker), or the server named by `PALM_TEST_MONGODB_URI`, so the same suite
+    runs against MongoDB itself or another engine (each module uses a fresh database)."""
+    if os.environ.get("PALM_TEST_MONGODB_URI"):
+        yield ExternalDatabase(os.environ["PALM_TEST_MONGODB_URI"])
+        return
     folder = tmp_path_factory.mktemp("db")
     database = EmbeddedDatabase(folder / "test.sqlite", port=free_port(), log_file=folder / "db.log")
     database.start()
