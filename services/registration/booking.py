@@ -25,7 +25,6 @@ from services.registration.base import (
     active_key,
     add_hold_stage,
     drop_hold_stage,
-    holds_in,
     log,
     return_hold_pipeline,
     slot_id,
@@ -81,8 +80,8 @@ class BookingMixin(RegistrationBase):
         """THE capacity update: one place of an open schedule's slot, or None when full.
 
         One atomic update of the schedule document: slot `seq` loses a place and issues a
-        ticket number only if the schedule is open and the slot has `remaining > 0`; the
-        before-image says whether it did (see `slot_pipeline`). With `hold`, the same update
+        ticket number only if the schedule is open and the slot has `remaining > 0`
+        (`update_one`: modified_count says whether it did). With `hold`, the same update
         records the hold {id, seq, at, **holder} that `drop_hold` or `repair_holds` settles
         (`holder`: the patient and account, whose daily counters the repair recounts).
         """
@@ -91,30 +90,30 @@ class BookingMixin(RegistrationBase):
         if hold is not None:
             record = {"id": hold, "seq": seq, "at": self.clock.now(), **(holder or {})}
             pipeline = [add_hold_stage(seq, when, record), *pipeline]
-        before = await self.schedules.find_one_and_update(
-            {"_id": schedule_id}, pipeline,
-            projection={"slots": 1, "status": 1}, return_document=ReturnDocument.BEFORE)
-        slot = next((s for s in (before or {}).get("slots", []) if s["seq"] == seq), None)
-        if slot is None or before["status"] != "open" or slot["remaining"] <= 0:
+        taken = await self.schedules.update_one({"_id": schedule_id}, pipeline)
+        if not taken.modified_count:
             return None
-        return {**slot, "remaining": slot["remaining"] - 1, "issued": slot["issued"] + 1}
+        if hold is None:
+            return {"seq": seq}
+        # the hold recorded this booking's ticket number; the slot's other fields are fixed
+        doc = await self.schedules.find_one({"_id": schedule_id}, {"slots": 1, "holds": 1})
+        mine = next(h for h in doc["holds"] if h["id"] == hold)
+        slot = next(s for s in doc["slots"] if s["seq"] == seq)
+        return {**slot, "issued": mine["ticket"]}
 
     async def drop_hold(self, schedule_id: ObjectId, hold: ObjectId) -> bool:
         """The appointment is written: forget its hold. False if it was gone already (the
         repair job gave the place back while this booking was stuck)."""
-        before = await self.schedules.find_one_and_update(
-            {"_id": schedule_id}, [drop_hold_stage(hold)], projection={"holds": 1},
-            return_document=ReturnDocument.BEFORE)
-        return holds_in(before, hold)
+        dropped = await self.schedules.update_one({"_id": schedule_id}, [drop_hold_stage(hold)])
+        return dropped.modified_count == 1
 
     async def give_back_hold(self, schedule: dict[str, Any], seq: int, hold: ObjectId) -> bool:
         """No appointment was written for `hold`: return its place (at most once) and offer
         it to the waitlist."""
-        before = await self.schedules.find_one_and_update(
-            {"_id": schedule["_id"]}, return_hold_pipeline(seq, hold),
-            projection={"holds": 1, "status": 1}, return_document=ReturnDocument.BEFORE)
-        returned = holds_in(before, hold)
-        if returned and before.get("status") == "open":
+        result = await self.schedules.update_one({"_id": schedule["_id"]},
+                                                 return_hold_pipeline(seq, hold))
+        returned = result.modified_count == 1
+        if returned:   # fill_from_waitlist reads the schedule again and checks it is open
             await self.fill_from_waitlist(schedule)
         return returned
 
@@ -301,12 +300,13 @@ class BookingMixin(RegistrationBase):
     async def _take_quota(self, key: str, limit: int) -> bool:
         """One more active booking under `key` if fewer than `limit` (one atomic upsert)."""
         current = {"$ifNull": ["$active", 0]}
-        before = await self.quotas.find_one_and_update(
+        result = await self.quotas.update_one(
             {"_id": key},
             [{"$set": {"active": {"$cond": [{"$lt": [current, limit]},
                                             {"$add": [current, 1]}, current]}}}],
-            upsert=True, return_document=ReturnDocument.BEFORE)
-        return before is None or before.get("active", 0) < limit
+            upsert=True)
+        # an unchanged document means the limit was reached; a new one counts this booking
+        return result.modified_count == 1 or (result.upserted_id is not None and limit > 0)
 
     async def _release_quotas(self, appointment: dict[str, Any]) -> None:
         for key in appointment.get("quotas", []):
