@@ -129,17 +129,25 @@ def test_killed_app_process_leaves_no_half_written_state(seeded_app, tmp_path):
         "the kill must land while requests are in flight"
 
     second, url = contention.start_server(app, tmp_path)   # the replacement process
-    try:
-        contention.wait_up(second, url)
-        # the people come back: patients look at their payment result (which asks the
-        # channel), and retry what failed; pharmacists carry on
+
+    def look_at_payment_results() -> None:
+        """What each patient's payment result page does: ask for the result (which asks the
+        channel while it is pending), so a payment whose callback is lost or still in
+        flight is settled anyway."""
         for i, (token, _) in enumerate(world["patients"][:len(world["bills"])]):
             orders = app.db.payments.find({"bill_id": ObjectId(world["bills"][i])})
             for order in orders:
                 response = httpx.get(f"{url}/api/v1/payments/{order['_id']}", timeout=20,
                                      headers={"Authorization": f"Bearer {token}"})
                 assert response.status_code == 200, response.text
+
+    try:
+        contention.wait_up(second, url)
+        # the people come back: patients look at their payment result, and retry what
+        # failed; pharmacists carry on; then the patients look at their results again
+        look_at_payment_results()
         run_async(load(url, world, done, asyncio.Event()))
+        look_at_payment_results()
     finally:
         contention.stop(second)
     # effects of payments settled by the killed process: the worker's retry (leases expire)
