@@ -32,7 +32,7 @@ import httpx
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from server.embedded_db import EmbeddedDatabase, free_port  # noqa: E402
+from server.embedded_db import DEFAULT_ENGINE, EmbeddedDatabase, free_port  # noqa: E402
 
 
 @dataclass
@@ -114,8 +114,8 @@ async def time_ops(name: str, op: Callable[[int], Awaitable[Any]], total: int, c
 def private_database() -> Iterator[EmbeddedDatabase]:
     """A fresh embedded database process in a temporary folder."""
     with tempfile.TemporaryDirectory(prefix="palm-bench-") as folder:
-        database = EmbeddedDatabase(Path(folder) / "bench.sqlite", port=free_port(),
-                                    log_file=Path(folder) / "db.log")
+        database = EmbeddedDatabase(Path(folder), port=free_port(), log_file=Path(folder) / "db.log",
+                                    engine=os.environ.get("PALM_DB_ENGINE", DEFAULT_ENGINE))
         with database:
             yield database
 

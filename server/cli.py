@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from server import logs
-from server.embedded_db import EmbeddedDatabase, PortInUse, serve_forever
+from server.embedded_db import ENGINES, EmbeddedDatabase, PortInUse, serve_forever, storage_path
 from server.settings import Settings, load_settings
 
 log = logging.getLogger("palm")
@@ -46,6 +46,7 @@ def main(argv: list[str] | None = None) -> int:
     serve.add_argument("--port", type=int, default=None)
     serve.add_argument("--no-worker", action="store_true", help="do not run background jobs")
     db = sub.add_parser("db", help="run the embedded database alone")
+    db.add_argument("--engine", choices=ENGINES, default=None)
     db.add_argument("--host", default=None)
     db.add_argument("--port", type=int, default=None)
     db.add_argument("--path", default=None)
@@ -61,9 +62,10 @@ def main(argv: list[str] | None = None) -> int:
         case "serve":
             return cmd_serve(settings, args)
         case "db":
-            serve_forever(Path(args.path or settings.var_dir / "db" / "palm.sqlite"),
+            engine = args.engine or settings.db.engine
+            serve_forever(Path(args.path or storage_path(settings.var_dir / "db", engine)),
                           args.host or settings.db.host, args.port or settings.db.port,
-                          args.parent_pid)
+                          args.parent_pid, engine)
             return 0
         case "worker":
             return _with_database(settings, lambda: asyncio.run(_worker(settings)))
@@ -90,8 +92,8 @@ def embedded_database(settings: Settings, reuse_running: bool = False):
         yield None
         return
     settings.var_dir.mkdir(parents=True, exist_ok=True)
-    database = EmbeddedDatabase(settings.var_dir / "db" / "palm.sqlite", settings.db.host,
-                                settings.db.port, log_file=settings.var_dir / "db.log")
+    database = EmbeddedDatabase(settings.var_dir / "db", settings.db.host, settings.db.port,
+                                log_file=settings.var_dir / "db.log", engine=settings.db.engine)
     database.start()
     try:
         yield database

@@ -24,6 +24,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, field_validator
 
+from server.embedded_db import embedded_uri
+
 ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_CONFIG = ROOT / "config" / "default.toml"
 
@@ -51,6 +53,7 @@ class HttpSettings(BaseModel):
 
 class DbSettings(BaseModel):
     model_config = ConfigDict(extra="ignore")
+    engine: Literal["secantus", "mongoeco"] = "secantus"   # the embedded database's engine
     host: str = "127.0.0.1"
     port: int = 27018
     name: str = "palm"
@@ -87,7 +90,7 @@ class Settings:
     def database_uri(self) -> str:
         if self.mongodb_uri:
             return self.mongodb_uri
-        return f"mongodb://{self.db.host}:{self.db.port}/?directConnection=true"
+        return embedded_uri(self.db.host, self.db.port, self.db.engine)
 
     @property
     def public_url(self) -> str:

@@ -42,7 +42,7 @@ def open_mongo(settings: Settings) -> AsyncMongoClient:
     return AsyncMongoClient(
         settings.database_uri, tz_aware=True,
         serverSelectionTimeoutMS=settings.db.server_selection_timeout_ms,
-        connectTimeoutMS=2000, socketTimeoutMS=15000, retryWrites=True, appname="palm-hospital")
+        connectTimeoutMS=2000, socketTimeoutMS=15000, appname="palm-hospital")
 
 
 def open_http() -> httpx.AsyncClient:

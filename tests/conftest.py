@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from server.embedded_db import EmbeddedDatabase, free_port
-from tests.harness import AppUnderTest, test_settings, unique_db_name
+from tests.harness import TEST_ENGINE, AppUnderTest, test_settings, unique_db_name
 
 CHROMIUM = os.environ.get("PALM_CHROMIUM", "/usr/bin/chromium")
 
@@ -31,7 +31,8 @@ def db_server(tmp_path_factory: pytest.TempPathFactory) -> EmbeddedDatabase | Ex
         yield ExternalDatabase(os.environ["PALM_TEST_MONGODB_URI"])
         return
     folder = tmp_path_factory.mktemp("db")
-    database = EmbeddedDatabase(folder / "test.sqlite", port=free_port(), log_file=folder / "db.log")
+    database = EmbeddedDatabase(folder, port=free_port(), log_file=folder / "db.log",
+                                engine=TEST_ENGINE)
     database.start()
     yield database
     database.stop()

@@ -9,6 +9,7 @@ client, and call services on the app's own loop with `app.call(...)`.
 from __future__ import annotations
 
 import asyncio
+import os
 import threading
 import uuid
 from collections.abc import Awaitable, Callable, Mapping
@@ -23,6 +24,7 @@ import tornado.netutil
 from pymongo import MongoClient
 
 from server.app import make_app
+from server.embedded_db import DEFAULT_ENGINE
 from server.container import Services
 from server.secrets import Secrets
 from server.settings import Settings, load_settings
@@ -46,6 +48,9 @@ def harness_start(real_now: datetime) -> datetime:
         day += timedelta(days=1)
     return at_local(day, time(9, 0))
 
+
+# The embedded engine the suite runs on: the default, or PALM_DB_ENGINE (e.g. mongoeco).
+TEST_ENGINE = os.environ.get("PALM_DB_ENGINE", DEFAULT_ENGINE)
 
 # Computed once per test process, so every module agrees on "today".
 START = harness_start(datetime.now(UTC))

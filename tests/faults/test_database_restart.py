@@ -17,7 +17,7 @@ from bson import ObjectId
 from server.embedded_db import EmbeddedDatabase, free_port
 from tests import harness
 from tests.faults.checks import assert_slots_consistent
-from tests.harness import START_DAY, AppUnderTest
+from tests.harness import START_DAY, TEST_ENGINE, AppUnderTest
 from tests.registration import test_contention as contention
 from tests.registration.helpers import add_schedule
 from tests.support import run_async
@@ -28,8 +28,8 @@ PATIENTS, SLOTS, CAPACITY = 90, 3, 12          # 90 patients on 36 places
 
 @pytest.fixture
 def own_database(tmp_path):
-    database = EmbeddedDatabase(tmp_path / "fault.sqlite", port=free_port(),
-                                log_file=tmp_path / "db.log")
+    database = EmbeddedDatabase(tmp_path / "db", port=free_port(), log_file=tmp_path / "db.log",
+                                engine=TEST_ENGINE)
     database.start()
     yield database
     database.stop()

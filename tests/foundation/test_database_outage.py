@@ -12,7 +12,7 @@ import time
 import pytest
 
 from server.embedded_db import EmbeddedDatabase, free_port
-from tests.harness import AppUnderTest, test_settings, unique_db_name
+from tests.harness import TEST_ENGINE, AppUnderTest, test_settings, unique_db_name
 
 pytestmark = pytest.mark.slow
 
@@ -22,7 +22,8 @@ OUTAGE_ANSWER_SECONDS = 5.0
 @pytest.fixture(scope="module")
 def database(tmp_path_factory: pytest.TempPathFactory):
     folder = tmp_path_factory.mktemp("outage-db")
-    db = EmbeddedDatabase(folder / "outage.sqlite", port=free_port(), log_file=folder / "db.log")
+    db = EmbeddedDatabase(folder / "db", port=free_port(), log_file=folder / "db.log",
+                          engine=TEST_ENGINE)
     db.start()
     yield db
     db.stop()

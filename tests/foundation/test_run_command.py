@@ -20,8 +20,8 @@ import httpx
 import pytest
 from pymongo import MongoClient
 
-from server.embedded_db import ROOT, free_port
-from tests.harness import unique_db_name
+from server.embedded_db import ROOT, free_port, storage_path
+from tests.harness import TEST_ENGINE, unique_db_name
 
 pytestmark = pytest.mark.slow
 
@@ -181,7 +181,7 @@ def test_first_run_seeds_prints_urls_and_ctrl_c_leaves_nothing_and_data_survives
     assert first.ctrl_c() == 0
     assert gone_within([db_pid], 10), "the embedded database outlived Ctrl-C"
     assert nobody_listens(first.db_port) and nobody_listens(first.http_port)
-    assert (tmp_path / "var" / "db" / "palm.sqlite").exists()
+    assert storage_path(tmp_path / "var" / "db", TEST_ENGINE).exists()   # the data is under var/
     assert (tmp_path / "var" / "secrets.json").exists()
 
     # The next day, on the same folder and ports.
