@@ -8,7 +8,8 @@
 
 Failure modes a test chooses per order (`insurance_outcome`): "success", "fail" (the
 insurance leg is refused after the cash leg went through), "hang" (the insurance leg never
-answers: 6301 stays processing); `center_delay` makes every center call slow (timeouts).
+answers: 6301 stays processing); `center_delay` and `mix_order_delay` make the center's
+calls or WeChat's order creation slow (timeouts, and a window for a test to "crash" in).
 State is in memory: the sandbox serves one process's tests and demos.
 """
 
@@ -57,6 +58,7 @@ class SandboxMedIns:
         self.orders: dict[str, SandboxMedInsOrder] = {}      # by pay_ord_id
         self.by_mix: dict[str, str] = {}
         self.center_delay = 0.0
+        self.mix_order_delay = 0.0
         self.insurance_outcome = "success"
         self.fund_percent = 30
         self.account_percent = 10
@@ -152,11 +154,15 @@ class SandboxMedIns:
 
     # ---- WeChat /v3/med-ins/orders ------------------------------------------------------
     async def create_mix_order(self, body: dict[str, Any]) -> dict[str, Any]:
+        if self.mix_order_delay:
+            await asyncio.sleep(self.mix_order_delay)
         if body.get("mchid") != self.wechat.keys.mchid or body.get("appid") != self.wechat.keys.appid:
             raise SandboxError(400, "APPID_MCHID_NOT_MATCH", "appid和mch_id不匹配")
         order = self.orders.get(body.get("pay_order_id", ""))
         if order is None or body.get("pay_auth_no") != order.pay_auth_no:
             raise SandboxError(400, "PARAM_ERROR", "医保支付单不存在或授权不符")
+        if order.status == 9:
+            raise SandboxError(400, "ORDER_CLOSED", "医保支付单已冲正")
         if (int(body.get("total_fee", -1)) != order.total_fen
                 or int(body.get("wechat_pay_cash_fee", -1)) != order.cash_fen
                 or int(body.get("med_ins_gov_fee", -1)) != order.fund_fen
