@@ -16,8 +16,11 @@ from services.payment.sandbox import SandboxError
 
 
 class _SandboxHandler(tornado.web.RequestHandler):
-    def initialize(self, sandbox: SandboxMedIns) -> None:
-        self.sandbox = sandbox
+    def initialize(self, sandbox: SandboxMedIns | None = None) -> None:
+        # standalone (tests) it is given; mounted in the app it is the services' one
+        self.sandbox = sandbox or self.application.settings["services"].medins_sandbox
+        if self.sandbox is None:
+            raise tornado.web.HTTPError(404)
 
     def check_xsrf_cookie(self) -> None:  # server-to-server
         return
@@ -80,6 +83,13 @@ class MixOrderHandler(_WechatHandler):
         async def query():
             return self.sandbox.mix_order(self.sandbox.order_by_mix(mix_trade_no))
         await self.run(query)
+
+
+routes = [
+    (r"/sandbox/medins/mpc/([0-9a-z]+)", CenterHandler),
+    (r"/sandbox/medins/wx/v3/med-ins/orders", MixOrderListHandler),
+    (r"/sandbox/medins/wx/v3/med-ins/orders/mix-trade-no/([A-Z0-9]+)", MixOrderHandler),
+]
 
 
 def sandbox_medins_app(sandbox: SandboxMedIns) -> tornado.web.Application:

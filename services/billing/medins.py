@@ -85,7 +85,7 @@ class MedInsPayments:
 
     def __init__(self, billing: Any, center: MedInsCenterClient, mix: WechatMedInsClient,
                  wechat: WechatPayClient, config: MedInsConfig | None = None, *,
-                 channel_name: str = "medins"):
+                 channel_name: str = "medins", wechat_channel: str = "sandbox"):
         """`mix` places mixed orders; `wechat` (the merchant's APIv3 client) refunds cash."""
         self.billing = billing
         self.orders = billing.bills.database["medins_orders"]
@@ -96,6 +96,7 @@ class MedInsPayments:
         self.mix = mix
         self.config = config or MedInsConfig()
         self.channel_name = channel_name
+        self.wechat_channel = wechat_channel      # the APIv3 channel `wechat` belongs to
 
     async def ensure_indexes(self) -> None:
         await self.orders.create_index("out_trade_no", unique=True)
