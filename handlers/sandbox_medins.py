@@ -11,6 +11,8 @@ import json
 
 import tornado.web
 
+from handlers.base import PageHandler
+from services.clock import format_local
 from services.payment.medins_sandbox import SandboxMedIns
 from services.payment.sandbox import SandboxError
 
@@ -85,7 +87,38 @@ class MixOrderHandler(_WechatHandler):
         await self.run(query)
 
 
+def _safe_return(handler: tornado.web.RequestHandler) -> str:
+    back = handler.get_query_argument("return", "/h5/")
+    return back if back.startswith("/") and not back.startswith("//") else "/h5/"
+
+
+class CashierPageHandler(PageHandler):
+    async def get(self, mix_trade_no: str):
+        """The sandbox's stand-in for WeChat's 医保 payment sheet: the split and 支付."""
+        sandbox = self.services.medins_sandbox
+        try:
+            order = sandbox.order_by_mix(mix_trade_no) if sandbox else None
+        except SandboxError:
+            order = None
+        if order is None:
+            raise tornado.web.HTTPError(404)
+        self.render("sandbox/medins_cashier.html", order=order, back=_safe_return(self),
+                    now=format_local(self.services.clock.now()), page_title="医保支付（沙箱）")
+
+
+class CashierPayHandler(_SandboxHandler):
+    async def post(self, mix_trade_no: str):
+        """支付: both legs by the chosen outcome, the notice sent; back to our result page."""
+        try:
+            await self.sandbox.pay_and_notify(mix_trade_no)
+        except SandboxError:
+            raise tornado.web.HTTPError(404) from None
+        self.redirect(_safe_return(self))
+
+
 routes = [
+    (r"/sandbox/medins/cashier/([A-Z0-9]+)", CashierPageHandler),
+    (r"/sandbox/medins/cashier/([A-Z0-9]+)/pay", CashierPayHandler),
     (r"/sandbox/medins/mpc/([0-9a-z]+)", CenterHandler),
     (r"/sandbox/medins/wx/v3/med-ins/orders", MixOrderListHandler),
     (r"/sandbox/medins/wx/v3/med-ins/orders/mix-trade-no/([A-Z0-9]+)", MixOrderHandler),

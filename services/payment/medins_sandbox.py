@@ -44,6 +44,7 @@ class SandboxMedInsOrder:
     mix_pay_status: str = "MIX_PAY_CREATED"
     insurance_outcome: str = "success"
     settled_on: str = ""
+    callback_url: str = ""
     refunds: list[dict[str, Any]] = field(default_factory=list)
     reversals: int = 0
 
@@ -174,6 +175,7 @@ class SandboxMedIns:
             return self.mix_order(order)
         order.mix_trade_no = "MIX" + secrets.token_hex(10).upper()
         order.out_trade_no = body["out_trade_no"]
+        order.callback_url = body.get("callback_url", "")
         if order.cash_fen == 0:
             order.self_pay_status = "NO_SELF_PAY"
         self.by_mix[order.mix_trade_no] = order.pay_ord_id
@@ -221,3 +223,12 @@ class SandboxMedIns:
             order.status = 1
         return {"mix_trade_no": order.mix_trade_no, "out_trade_no": order.out_trade_no,
                 "mix_pay_status": order.mix_pay_status}
+
+    async def pay_and_notify(self, mix_trade_no: str) -> dict[str, Any]:
+        """The cashier's 支付: pay, then send WeChat's signed notice to the order's callback."""
+        notice = await self.pay(mix_trade_no)
+        order = self.order_by_mix(mix_trade_no)
+        if order.callback_url:
+            self.wechat._spawn(self.wechat.deliver(order.callback_url, "MEDICAL_INSURANCE.SUCCESS",
+                                                   "mix_trade", "医保支付结果", notice))
+        return notice
