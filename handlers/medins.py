@@ -78,6 +78,17 @@ class MedInsCallbackHandler(MedInsHandler):
         await self.medins.handle_callback(self.request.headers, self.request.body or b"")
 
 
+class MedInsRefundCallbackHandler(MedInsHandler):
+    def check_xsrf_cookie(self) -> None:
+        return
+
+    @api(auth=PUBLIC, status=204, errors=(401,), summary="微信支付 退款通知（医保订单自费部分）",
+         tags=("callbacks",))
+    async def post(self):
+        """Verify and move the refund of a 医保 order's cash leg on."""
+        await self.medins.handle_refund_callback(self.request.headers, self.request.body or b"")
+
+
 routes = [
     (r"/api/v1/bills/(?P<bill_id>[^/]+)/medins-pay", MedInsPayHandler),
     (r"/api/v1/bills/(?P<bill_id>[^/]+)/medins-refund", MedInsRefundHandler),
@@ -85,4 +96,5 @@ routes = [
     (r"/api/v1/admin/bills/(?P<bill_id>[^/]+)/medins-refund", AdminMedInsRefundHandler),
     (r"/api/v1/admin/medins/reconciliations", AdminMedInsReconcileHandler),
     (r"/callbacks/wechatpay/med-ins", MedInsCallbackHandler),
+    (r"/callbacks/wechatpay/med-ins-refunds", MedInsRefundCallbackHandler),
 ]

@@ -309,7 +309,7 @@ class MedInsPayments:
             result = await self.wechat.refund(
                 out_trade_no=doc["out_trade_no"], out_refund_no=refund_no,
                 refund_fen=doc["cash_fen"], total_fen=doc["cash_fen"], reason=reason,
-                notify_url=self.billing.gateway.notify_url("refunds"))
+                notify_url=self.billing.gateway.notify_url("med-ins-refunds"))
         except ChannelRejected as error:
             if error.channel_code in ("ORDER_NOT_EXIST", "RESOURCE_NOT_EXISTS"):
                 return {"status": "NOT_PAID"}      # the cash leg never happened

@@ -141,7 +141,7 @@ class MedInsRefunds:
             result = await wechat.refund(
                 out_trade_no=doc["out_trade_no"], out_refund_no=out_refund_no,
                 refund_fen=doc["cash"]["fen"], total_fen=doc["cash"]["fen"],
-                reason=doc["reason"], notify_url=self.billing.gateway.notify_url("refunds"))
+                reason=doc["reason"], notify_url=self.billing.gateway.notify_url("med-ins-refunds"))
             await self.records.update_one({"_id": doc["_id"]},
                                           {"$set": {"cash.out_refund_no": out_refund_no}})
         else:
@@ -152,6 +152,23 @@ class MedInsRefunds:
         if status in ("CLOSED", "ABNORMAL"):
             return {"cash.status": "abnormal", "cash.out_refund_no": out_refund_no}
         return {"cash.out_refund_no": out_refund_no}
+
+    async def handle_cash_refund_notice(self, resource: dict[str, Any]) -> str:
+        """A verified REFUND.* notice for a cash leg of ours (`MR…` refund or `RV…` reversal)."""
+        out_refund_no = resource.get("out_refund_no", "")
+        doc = await self.records.find_one({"refund_no": out_refund_no})
+        if doc is not None:
+            if doc["status"] == "processing":
+                await self.advance(doc)       # asks WeChat again; the notice decides nothing
+            return "applied"
+        order = await self.payments.orders.find_one({"cash_refund.out_refund_no": out_refund_no})
+        if order is not None:
+            await self.payments.orders.update_one({"_id": order["_id"]}, {"$set": {
+                "cash_refund.status": str(resource.get("refund_status", ""))[:20]}})
+            return "applied"
+        await self.billing.flag("medins_refund_callback_unknown", {"out_trade_no": out_refund_no},
+                                {"mchid": resource.get("mchid")}, via="callback")
+        return "unknown"
 
     async def status_for_account(self, account_id: str, bill_id: str) -> dict[str, Any]:
         """The patient's view of their bill's refund (moves it on if still processing)."""

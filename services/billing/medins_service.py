@@ -88,6 +88,13 @@ class MedInsService:
         resource: dict[str, Any] = verified.resource
         return await self.payments.handle_notice(resource)
 
+    async def handle_refund_callback(self, headers: Mapping[str, str], body: bytes) -> str:
+        """WeChat's refund notice for the cash leg of a 医保 order (refund or reversal)."""
+        verified = await self.payments.billing.gateway.verifier.verify(headers, body)
+        if not verified.event_type.startswith("REFUND."):
+            return "ignored"
+        return await self.refunds.handle_cash_refund_notice(verified.resource)
+
 
 def _order_type(bill: dict[str, Any]) -> str:
     return {"registration": "REG_PAY", "inpatient": "IN_HOSP_PAY"}.get(bill["source"], "DIAG_PAY")

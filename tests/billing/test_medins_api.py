@@ -97,8 +97,15 @@ def test_finance_refunds_a_mixed_bill_and_the_patient_sees_one_status(world, app
     again = world["finance"].post(f"/api/v1/admin/bills/{bill['id']}/medins-refund",
                                   json={"reason": "再退"})
     assert again.status_code == 409 and again.json()["error"]["code"] == "refund_not_allowed"
+    wait_for(lambda: app.db.sandbox_wxpay_refunds.count_documents(
+        {"status": {"$ne": "SUCCESS"}}) == 0)   # a stable bill file (see the reconcile test)
     day = local(app.clock.now()).date().isoformat()
     report = world["finance"].post("/api/v1/admin/medins/reconciliations", json={"date": day})
     assert report.status_code == 200, report.text
     assert report.json()["cash_mismatch"] == [] and report.json()["insurance_mismatch"] == []
     assert report.json()["matched"] >= 3
+    # the cash part's refund notice came back to the 医保 callback, not to the cash refunds'
+    wait_for(lambda: app.db.sandbox_wxpay_refunds.find_one(
+        {"_id": seen["refund_no"], "status": "SUCCESS"}))
+    assert app.db.billing_flags.count_documents({"kind": {"$in": [
+        "refund_callback_mismatch", "medins_refund_callback_unknown"]}}) == 0
