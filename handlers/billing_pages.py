@@ -3,6 +3,8 @@ and the finance reconciliation page."""
 
 from __future__ import annotations
 
+import tornado.web
+
 from handlers.base import PageHandler
 from handlers.identity_pages import PatientPage
 from services.billing.models import yuan
@@ -48,7 +50,24 @@ class BillPageHandler(BillingPage):
         if bill.receipt_no:
             receipt = await self.services.billing.receipt_for_bill(bill_id, account)
         self.render("billing/bill.html", bill=bill, receipt=receipt, page_title="账单详情",
-                    channel=self.services.billing.config.default_channel)
+                    channel=self.services.billing.config.default_channel,
+                    medins=self.services.medins is not None,
+                    medins_sandbox=self.services.medins_sandbox is not None)
+
+
+MEDINS_STATE_LABELS = {"paid": "支付成功", "reversed": "医保结算未完成，已撤销，自费部分原路退回",
+                       "failed": "医保支付未完成，可返回账单重新支付"}
+
+
+class MedInsOrderPageHandler(BillingPage):
+    async def get(self, order_id: str):
+        """The 医保 result page: the split, and the state polled until it is decided."""
+        order = await self.services.medins.get_order(self.account_id, order_id) \
+            if self.services.medins else None
+        if order is None:
+            raise tornado.web.HTTPError(404)
+        self.render("billing/medins_order.html", order=order, page_title="医保支付结果",
+                    state_label=MEDINS_STATE_LABELS.get(order.status, "正在确认医保与自费支付结果…"))
 
 
 class PaymentPageHandler(BillingPage):
@@ -70,6 +89,7 @@ routes = [
     (r"/h5/bills/history", BillHistoryPageHandler),
     (r"/h5/bills/(?P<bill_id>[0-9a-f]{24})", BillPageHandler),
     (r"/h5/payments/(?P<payment_id>[0-9a-f]{24})", PaymentPageHandler),
+    (r"/h5/medins/(?P<order_id>[0-9a-f]{24})", MedInsOrderPageHandler),
     (r"/admin/billing/reconciliation", ReconciliationPageHandler),
 ]
 

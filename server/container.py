@@ -17,6 +17,7 @@ from server.secrets import Secrets
 from server.settings import Settings
 from services.audit import AuditService
 from services.billing import BillingService
+from services.billing.medins_service import MedInsService
 from services.catalogue import CatalogueService
 from services.clock import Clock
 from services.crypto import FieldCipher, TokenSigner
@@ -25,6 +26,7 @@ from services.jobs import PeriodicTask
 from services.kiosk import KioskService
 from services.notify import NotifyService
 from services.payment.gateway import PaymentGateway
+from services.payment.medins_sandbox import SandboxMedIns
 from services.payment.sandbox import SandboxWechatPay
 from services.reports import ReportsService
 from services.triage import TriageService
@@ -58,6 +60,8 @@ class Services:
     triage: TriageService
     registration: RegistrationService
     pharmacy: PharmacyService
+    medins: MedInsService | None = None          # 医保 mobile payment (services/billing/medins*)
+    medins_sandbox: SandboxMedIns | None = None  # development only
 
     def domain_services(self) -> list[Any]:
         """Every domain service object, in declaration order."""

@@ -7,6 +7,7 @@ from typing import Any
 from handlers import auth_api  # noqa: I001 - one module a line keeps merges simple
 from handlers import billing
 from handlers import billing_pages
+from handlers import medins
 from handlers import catalogue
 from handlers import docs
 from handlers import h5
@@ -45,6 +46,7 @@ def all_routes(settings: Settings) -> list[Any]:
         *kiosk.routes,
         *billing.routes,
         *billing_pages.routes,
+        *medins.routes,
         *triage.routes,
         *triage_admin.routes,
         *pharmacy.routes,
@@ -57,5 +59,5 @@ def all_routes(settings: Settings) -> list[Any]:
 
 def dev_routes() -> list[Any]:
     """Routes that exist only outside production (e.g. the dev inbox)."""
-    from handlers import dev_inbox, sandbox_wechatpay
-    return [*dev_inbox.routes, *sandbox_wechatpay.routes]
+    from handlers import dev_inbox, sandbox_medins, sandbox_wechatpay
+    return [*dev_inbox.routes, *sandbox_wechatpay.routes, *sandbox_medins.routes]

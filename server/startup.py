@@ -15,6 +15,7 @@ from pymongo import AsyncMongoClient
 
 from server import metrics
 from server.container import Services
+from server.medins import build_medins
 from server.payment import build_payment
 from server.secrets import Secrets, load_secrets
 from server.settings import ROOT, Settings
@@ -61,6 +62,7 @@ def build_services(settings: Settings, client: AsyncMongoClient, http: httpx.Asy
     billing = BillingService(db, clock, gateway, settings.section("billing", BillingConfig),
                              hospital_name=settings.hospital_name,
                              signing_key=secrets.signing_key)
+    medins, medins_sandbox = build_medins(settings, http, clock, billing, sandbox)
     services = Services(
         settings=settings, clock=clock, client=client, db=db, http=http, secrets=secrets,
         cipher=cipher, signer=signer,
@@ -73,6 +75,7 @@ def build_services(settings: Settings, client: AsyncMongoClient, http: httpx.Asy
                              development=settings.development,
                              observe_attempt=metrics.observe_notify_attempt),
         payment_gateway=gateway, wechatpay_sandbox=sandbox, billing=billing,
+        medins=medins, medins_sandbox=medins_sandbox,
         pharmacy=PharmacyService(db, clock, cipher, signer,
                                  settings.section("pharmacy", PharmacyConfig), settings.public_url),
         login=None, patient_records=None,  # type: ignore[arg-type]  # built below: use identity/notify

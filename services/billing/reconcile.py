@@ -16,6 +16,7 @@ from typing import Any
 
 from pymongo.errors import DuplicateKeyError
 
+from services.billing.medins_reconcile import MEDINS_PREFIX
 from services.billing.models import ReconciliationOut
 from services.clock import at_local, local
 from services.errors import BusinessRuleViolation, DependencyUnavailable
@@ -57,6 +58,8 @@ class ReconcileMixin:
         theirs_pay: dict[str, int] = {}
         theirs_refund: dict[str, int] = {}
         for row in rows:
+            if row.get("商户订单号", "").startswith(MEDINS_PREFIX):
+                continue   # 医保 mixed orders: reconciled with their insurance side (medins_reconcile)
             if row.get("交易状态") == "SUCCESS":
                 theirs_pay[row.get("商户订单号", "")] = _fen(row.get("应结订单金额", "0"))
             elif row.get("交易状态") == "REFUND":
