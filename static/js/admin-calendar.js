@@ -54,13 +54,20 @@
   function showDays(days) {
     var grid = $("days");
     grid.textContent = "";
+    ["一", "二", "三", "四", "五", "六", "日"].forEach(function (w) { grid.appendChild(el("b", "周" + w, "weekday")); });
+    if (days.length) {   // columns are Monday..Sunday: pad before the first day
+      for (var pad = (new Date(days[0].date + "T00:00:00Z").getUTCDay() + 6) % 7; pad > 0; pad--) grid.appendChild(el("span"));
+    }
+    var guessed = {};
     days.forEach(function (d) {
+      if (d.source === "fallback") guessed[d.date.slice(0, 4)] = true;
       var cls = "day" + (d.open ? " open" : " closed") +
         (d.source === "admin" || d.source === "config" ? " changed" : "");
       var b = el("button", d.date.slice(5) + " 周" + weekday(d.date), cls);
       b.type = "button";
       b.dataset.date = d.date;
-      b.appendChild(el("span", KINDS[d.kind] + (d.name ? " · " + d.name : ""), "kind"));
+      b.appendChild(el("span", KINDS[d.kind] + (d.name ? " · " + d.name : "") +
+        (d.source === "fallback" ? "（未收录）" : ""), "kind"));
       b.addEventListener("click", function () {
         $("override-date").value = d.date;
         $(d.open ? "override-closed" : "override-open").checked = true;   // the change one would make
@@ -68,6 +75,10 @@
       });
       grid.appendChild(b);
     });
+    var years = Object.keys(guessed);
+    $("cal-guessed").textContent = years.length ? years.join("、") + " 年的法定节假日和调休尚未收录，" +
+      "暂按周一至周五开诊；国家公布后请升级日历数据，或在上方逐日调整。" : "";
+    $("cal-guessed").classList.toggle("hidden", !years.length);
   }
 
   async function load() {
