@@ -21,7 +21,7 @@ class CalendarDayListHandler(ApiHandler):
          errors=(400,), summary="医院日历：每天是否开诊（法定节假日、调休、医院调整）")
     async def get(self, query: CalendarQuery):
         """Consecutive days from `start` with whether the hospital is open and why."""
-        return self.services.calendar.days(query.start, query.days)
+        return await self.services.calendar.list_days(query.start, query.days)
 
 
 class OverrideListHandler(ApiHandler):

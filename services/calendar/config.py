@@ -14,7 +14,7 @@ class CalendarConfig(BaseModel):
     # an admin override wins over these, these win over the statutory calendar).
     closed_days: list[date] = []
     open_days: list[date] = []
-    # How often each process reloads the admins' overrides written by other processes.
+    # How stale a process's copy of the admins' overrides may get (changes made elsewhere).
     refresh_seconds: float = Field(60.0, gt=0)
     # How far ahead the public calendar API answers in one request.
     max_days: int = Field(92, ge=1, le=366)

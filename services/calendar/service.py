@@ -5,12 +5,15 @@ Precedence: an admin's override (collection `calendar_overrides`, one document p
 statutory answer (holidays and 调休 from `chinesecalendar`, Monday to Friday for unknown
 years). Callers (number release, reminders) ask synchronously from inside their own
 work, so the admins' overrides are held in memory: loaded at start-up, reloaded after each
-change in this process and every `refresh_seconds` for changes made by other processes.
+change in this process, and reloaded by `fresh()` — which an async caller awaits before its
+questions — once the copy is older than `refresh_seconds`, so every app process (not only
+the one running the worker) sees another process's change within that bound.
 """
 
 from __future__ import annotations
 
 import logging
+import time
 from datetime import date, timedelta
 from typing import Any
 
@@ -22,7 +25,6 @@ from services.calendar.models import CalendarDayOut, OverrideIn, OverrideOut
 from services.calendar.statutory import StatutoryCalendar
 from services.clock import Clock, local_date
 from services.errors import InvalidRequest, NotFound
-from services.jobs import PeriodicTask
 
 log = logging.getLogger("palm.calendar")
 
@@ -44,6 +46,7 @@ class HospitalCalendar:
         self.overrides = db["calendar_overrides"]
         self.audit: Any = None
         self._admin: dict[date, dict[str, Any]] = {}
+        self._loaded_at: float | None = None     # time.monotonic() of the last load
         self._config_days = {**{d: False for d in config.closed_days},
                              **{d: True for d in config.open_days}}
 
@@ -55,19 +58,20 @@ class HospitalCalendar:
         # `_id` is the date, so no index is needed; start-up is also the first load.
         await self.refresh()
 
-    def background_tasks(self) -> list[PeriodicTask]:
-        return [PeriodicTask("calendar.refresh", self._refresh_task,
-                             interval=self.config.refresh_seconds)]
-
     async def refresh(self) -> int:
         """Reload the admins' overrides into memory; returns how many there are."""
         loaded = {date.fromisoformat(doc["_id"]): doc async for doc in self.overrides.find({})}
         self._admin = loaded          # one assignment: readers see the old or the new set
+        self._loaded_at = time.monotonic()
         return len(loaded)
 
-    async def _refresh_task(self) -> int:
-        await self.refresh()
-        return 0                      # never "busy": the job sleeps its interval
+    async def fresh(self) -> HospitalCalendar:
+        """This calendar, its overrides reloaded first if older than `refresh_seconds` (one
+        small read at most that often; wall time, because it bounds a cache, not a rule)."""
+        if (self._loaded_at is None
+                or time.monotonic() - self._loaded_at >= self.config.refresh_seconds):
+            await self.refresh()
+        return self
 
     # ---- questions -------------------------------------------------------------------------
 
@@ -107,8 +111,9 @@ class HospitalCalendar:
                 break
         return covered
 
-    def days(self, start: date | None, count: int) -> list[CalendarDayOut]:
+    async def list_days(self, start: date | None, count: int) -> list[CalendarDayOut]:
         """`count` consecutive days from `start` (today in Asia/Shanghai by default)."""
+        await self.fresh()
         if count > self.config.max_days:
             raise InvalidRequest("calendar_range_too_long",
                                  f"一次最多查询 {self.config.max_days} 天",

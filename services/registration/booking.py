@@ -378,7 +378,7 @@ class BookingMixin(RegistrationBase):
             return 0
         # On a closed day no reminder goes; the last open day's evening covers the visits up
         # to the next open day, while the patient can still reach the hospital to change.
-        if self.calendar is not None and not self.calendar.is_open(today):
+        if self.calendar is not None and not (await self.calendar.fresh()).is_open(today):
             return 0
         visit_days = (self.calendar.days_covered_by(today) if self.calendar is not None
                       else [today + timedelta(days=1)])

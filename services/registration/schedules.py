@@ -46,6 +46,8 @@ class ScheduleMixin(RegistrationBase):
 
     async def upsert_schedules(self, items: list[ScheduleIn], actor: Any = None) -> UpsertResult:
         """Create or update schedules keyed by the HIS's own ids (idempotent on retry)."""
+        if self.calendar is not None:
+            await self.calendar.fresh()        # release days follow the latest overrides
         prepared = [await self._prepare(item) for item in items]   # validate all before writing
         created = updated = stopped = 0
         ids: dict[str, str] = {}
