@@ -31,6 +31,7 @@ from services.payment.sandbox import SandboxWechatPay
 from services.reports import ReportsService
 from services.triage import TriageService
 from services.registration import RegistrationService
+from services.calendar import HospitalCalendar
 from services.pharmacy import PharmacyService
 
 
@@ -58,6 +59,7 @@ class Services:
     reports: ReportsService      # 报告查询: LIS/PACS ingestion, patient reads, PDFs
     kiosk: KioskService          # 自助机 sessions and prints
     triage: TriageService
+    calendar: HospitalCalendar   # open/closed days: holidays, 调休, hospital overrides
     registration: RegistrationService
     pharmacy: PharmacyService
     medins: MedInsService | None = None          # 医保 mobile payment (services/billing/medins*)

@@ -7,6 +7,7 @@ from typing import Any
 from handlers import auth_api  # noqa: I001 - one module a line keeps merges simple
 from handlers import billing
 from handlers import billing_pages
+from handlers import calendar
 from handlers import medins
 from handlers import catalogue
 from handlers import docs
@@ -37,6 +38,7 @@ def all_routes(settings: Settings) -> list[Any]:
         *auth_api.routes,
         *identity_pages.routes,
         *notify_admin.routes,
+        *calendar.routes,
         *registration.routes,
         *registration_staff.routes,
         *registration_pages.routes,

@@ -31,6 +31,7 @@ from services.identity import (
 from services.kiosk import KioskConfig, KioskService
 from services.notify import NotifyConfig, NotifyService
 from services.registration import RegistrationConfig, RegistrationService
+from services.calendar import CalendarConfig, HospitalCalendar
 from services.reports import ReportsConfig, ReportsService
 from services.triage import TriageConfig, TriageService
 from services.pharmacy import PharmacyConfig, PharmacyService
@@ -81,6 +82,7 @@ def build_services(settings: Settings, client: AsyncMongoClient, http: httpx.Asy
         login=None, patient_records=None,  # type: ignore[arg-type]  # built below: use identity/notify
         reports=None, kiosk=None,  # type: ignore[arg-type]  # built below: use identity/notify/audit
         triage=TriageService(db, CatalogueService(db), clock, settings.section("triage", TriageConfig), ROOT),
+        calendar=HospitalCalendar(db, clock, settings.section("calendar", CalendarConfig)),
         registration=RegistrationService(
             db, clock, signer, settings.section("registration", RegistrationConfig),
             public_url=settings.public_url),
@@ -91,7 +93,9 @@ def build_services(settings: Settings, client: AsyncMongoClient, http: httpx.Asy
     billing.identity, billing.notify, billing.audit = (services.identity, services.notify,
                                                        services.audit)
     services.registration.connect(patients=services.identity, notify=services.notify,
-                                  audit=services.audit, billing=services.billing)
+                                  audit=services.audit, billing=services.billing,
+                                  calendar=services.calendar)
+    services.calendar.connect(audit=services.audit)
     services.pharmacy.wire(services)
     services.reports = ReportsService(db, clock, cipher, signer, services.identity, services.notify,
                                       services.audit, settings.section("reports", ReportsConfig),

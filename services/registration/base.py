@@ -199,12 +199,14 @@ class RegistrationBase:
         self.departments = db["departments"]
 
     billing: Any = None
+    calendar: Any = None     # services/calendar HospitalCalendar: open and closed days
 
     def connect(self, *, patients: PatientDirectory, notify: Any, audit: Any,
-                billing: Any = None) -> None:
+                billing: Any = None, calendar: Any = None) -> None:
         """Wire the collaborators built beside this service (server/startup.py)."""
         self.patients, self.notify, self.audit = patients, notify, audit
         self.billing = billing
+        self.calendar = calendar
         if billing is not None:
             billing.on_settled("registration", self.on_fee_paid, name="registration")
 

@@ -368,17 +368,23 @@ class BookingMixin(RegistrationBase):
     # ---- reminders (就诊提醒) ------------------------------------------------------------
 
     async def send_reminders(self) -> int:
-        """Background: from `reminder_at` (Asia/Shanghai) the day before a visit, remind each
-        patient still booked for tomorrow, once. Those who booked after that moment are left
+        """Background: from `reminder_at` (Asia/Shanghai) on the last open day before a visit,
+        remind each patient still booked, once. Those who booked after that moment are left
         alone: their booking message is a few minutes old."""
         now = self.clock.now()
         today = local_date(now)
         moment = at_local(today, self.config.reminder_at)
         if now < moment:
             return 0
-        tomorrow = (today + timedelta(days=1)).isoformat()
+        # On a closed day no reminder goes; the last open day's evening covers the visits up
+        # to the next open day, while the patient can still reach the hospital to change.
+        if self.calendar is not None and not (await self.calendar.fresh()).is_open(today):
+            return 0
+        visit_days = (self.calendar.days_covered_by(today) if self.calendar is not None
+                      else [today + timedelta(days=1)])
         due = await self.appointments.find(
-            {"date": tomorrow, "status": "booked", "reminded": {"$ne": True},
+            {"date": {"$in": [d.isoformat() for d in visit_days]}, "status": "booked",
+             "reminded": {"$ne": True},
              "created_at": {"$lt": moment}}).limit(100).to_list()
         campuses = {c["code"]: c["name"] async for c in self.db["campuses"].find(
             {}, {"code": 1, "name": 1})} if due else {}

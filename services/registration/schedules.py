@@ -32,16 +32,22 @@ class ScheduleMixin(RegistrationBase):
     # ---- number release -------------------------------------------------------------------
 
     def release_at_for(self, department: dict[str, Any], day: date) -> datetime:
-        """When a schedule on `day` opens: the department's rule, else the default."""
+        """When a schedule on `day` opens: the department's rule, else the default; a release
+        that would fall on a closed day (holiday, weekend) moves to the open day before it."""
         overrides = self.config.release_overrides
         rule = overrides.get(department.get("code", "")) or overrides.get(
             department.get("name", "")) or self.config.release
-        return at_local(day - timedelta(days=rule.days_ahead), rule.at)
+        release_day = day - timedelta(days=rule.days_ahead)
+        if self.calendar is not None:
+            release_day = self.calendar.open_on_or_before(release_day)
+        return at_local(release_day, rule.at)
 
     # ---- upsert (HIS and admin) ----------------------------------------------------------
 
     async def upsert_schedules(self, items: list[ScheduleIn], actor: Any = None) -> UpsertResult:
         """Create or update schedules keyed by the HIS's own ids (idempotent on retry)."""
+        if self.calendar is not None:
+            await self.calendar.fresh()        # release days follow the latest overrides
         prepared = [await self._prepare(item) for item in items]   # validate all before writing
         created = updated = stopped = 0
         ids: dict[str, str] = {}

@@ -11,6 +11,9 @@ from tests.registration.helpers import add_schedule, local, new_patient
 
 DAY = START_DAY + timedelta(days=2)
 EVE = START_DAY + timedelta(days=1)
+# The evening before is an open day whatever its weekday or holiday (reminders skipping closed
+# days are tests/calendar's business).
+APP_OVERRIDES = {"calendar.open_days": [EVE.isoformat()]}
 
 
 @pytest.fixture(autouse=True)
