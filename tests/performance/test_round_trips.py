@@ -152,8 +152,6 @@ def test_check_in_costs_at_most_three_commands(app, clinic):
     assert len(commands) <= 3, commands
 
 
-@pytest.mark.xfail(strict=True, reason="over budget today: the queue position sends 4 commands "
-                   "(session, appointment, the called one, the count ahead) (issue 16)")
 def test_queue_position_costs_at_most_three_commands(app, clinic):
     family, appointment, _ = book(app, clinic)
     with_clock_at_check_in(app)
