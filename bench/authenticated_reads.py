@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import json
 import secrets
 import sys
 import tempfile
@@ -67,6 +68,15 @@ async def bare_same_commands(uri: str, pool: list[tuple[str, str]]):
     return stats
 
 
+def bench_line(result: WrkResult, ceiling: WrkResult, bare_rps: float) -> str:
+    """The machine-readable line `python -m bench` gathers into its table."""
+    return "BENCH " + json.dumps({
+        "scenario": "authenticated_reads", "name": result.name, "rps": round(result.rps, 1),
+        "p50_ms": round(result.p50_ms, 2), "p99_ms": round(result.p99_ms, 2), "errors": result.bad,
+        "x_healthz": round(result.ratio_to(ceiling), 4),
+        "x_bare_pymongo": round(result.rps / bare_rps, 4) if bare_rps else 0})
+
+
 def line(result: WrkResult, ceiling: WrkResult, bare_rps: float) -> str:
     return (f"  {result.name:<44} {result.rps:>8.1f}/s  p50 {result.p50_ms:>7.2f}ms  "
             f"p99 {result.p99_ms:>7.2f}ms  bad {result.bad:<4} ×healthz {result.ratio_to(ceiling):.3f}"
@@ -93,6 +103,8 @@ def main() -> None:
     print(f"authenticated reads — wrk -t2 -c{CONNECTIONS} -d{SECONDS}s, one app process, one run")
     for result in results:
         print(line(result, ceiling, bare.rps))
+    for result in results:
+        print(bench_line(result, ceiling, bare.rps))
     print(f"  {bare.name:<44} {bare.rps:>8.1f}/s  p50 {bare.pct(50):>7.2f}ms  p99 {bare.pct(99):>7.2f}ms"
           f"  (concurrency {CONNECTIONS})")
 
