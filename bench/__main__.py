@@ -9,7 +9,7 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-SKIP = {"__init__", "__main__", "common", "ceiling_app"}
+SKIP = {"__init__", "__main__", "common", "ceiling_app", "wrk_runner"}
 # Scenarios that need arguments get them here.
 ARGS = {"triage_eval": ["bench/data/triage_cases.jsonl"]}
 

@@ -180,6 +180,9 @@ def tornado_ceiling(processes: int = 1) -> Iterator[str]:
 
 
 async def measure_ceiling(url: str, total: int = 3000, concurrency: int = 32) -> Stats:
+    """/healthz driven by this Python client: the CLIENT's ceiling (a few hundred req/s), not
+    Tornado's; wrk (bench/wrk_runner.py) measures the server's. Kept until every scenario
+    has moved to wrk; do not read its ratios as the framework's."""
     return await hammer("tornado_ceiling", lambda c, i: c.get(url + "/healthz"), total, concurrency)
 
 

@@ -8,10 +8,11 @@ from __future__ import annotations
 
 import contextlib
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 
 import httpx
 from pymongo import AsyncMongoClient
+from pymongo.monitoring import CommandListener
 
 from server import metrics
 from server.container import Services
@@ -39,12 +40,15 @@ from services.pharmacy import PharmacyConfig, PharmacyService
 log = logging.getLogger("palm.startup")
 
 
-def open_mongo(settings: Settings) -> AsyncMongoClient:
-    """One client per process and event loop; short timeouts so outages surface as 503."""
+def open_mongo(settings: Settings,
+               command_listeners: Sequence[CommandListener] = ()) -> AsyncMongoClient:
+    """One client per process and event loop; short timeouts so outages surface as 503.
+    `command_listeners` (tests, benchmarks) count the commands each request sends."""
     return AsyncMongoClient(
         settings.database_uri, tz_aware=True,
         serverSelectionTimeoutMS=settings.db.server_selection_timeout_ms,
-        connectTimeoutMS=2000, socketTimeoutMS=15000, appname="palm-hospital")
+        connectTimeoutMS=2000, socketTimeoutMS=15000, appname="palm-hospital",
+        event_listeners=list(command_listeners))
 
 
 def open_http() -> httpx.AsyncClient:
@@ -107,10 +111,11 @@ def build_services(settings: Settings, client: AsyncMongoClient, http: httpx.Asy
 
 @contextlib.asynccontextmanager
 async def running(settings: Settings, clock: Clock | None = None,
-                  secrets: Secrets | None = None) -> AsyncIterator[Services]:
+                  secrets: Secrets | None = None,
+                  command_listeners: Sequence[CommandListener] = ()) -> AsyncIterator[Services]:
     """Open clients, build services and indexes; close everything on exit."""
     secrets = secrets or load_secrets(settings.var_dir, settings.development)
-    client = open_mongo(settings)
+    client = open_mongo(settings, command_listeners)
     try:
         await client.aconnect()
         async with open_http() as http:

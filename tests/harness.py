@@ -12,7 +12,7 @@ import asyncio
 import os
 import threading
 import uuid
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from concurrent.futures import Future
 from datetime import UTC, datetime, time, timedelta
 from pathlib import Path
@@ -22,6 +22,7 @@ import httpx
 import tornado.httpserver
 import tornado.netutil
 from pymongo import MongoClient
+from pymongo.monitoring import CommandListener
 
 from server.app import make_app
 from server.embedded_db import DEFAULT_ENGINE
@@ -70,8 +71,10 @@ test_settings.__test__ = False  # type: ignore[attr-defined]  # not a test when 
 
 class AppUnderTest:
     def __init__(self, settings: Settings, clock: SettableClock | None = None,
-                 secrets: Secrets | None = None):
+                 secrets: Secrets | None = None,
+                 command_listeners: Sequence[CommandListener] = ()):
         self.settings = settings
+        self.command_listeners = tuple(command_listeners)
         self.clock = clock or SettableClock(START)
         self.secrets = secrets or Secrets.generate()
         self.services: Services | None = None
@@ -113,7 +116,8 @@ class AppUnderTest:
         sockets = tornado.netutil.bind_sockets(0, "127.0.0.1")
         self.port = sockets[0].getsockname()[1]
         self.settings = self.settings.with_overrides({"http.port": self.port})
-        async with running(self.settings, clock=self.clock, secrets=self.secrets) as services:
+        async with running(self.settings, clock=self.clock, secrets=self.secrets,
+                           command_listeners=self.command_listeners) as services:
             self.services = services
             server = tornado.httpserver.HTTPServer(make_app(services), xheaders=True,
                                                    max_body_size=16 * 1024 * 1024)

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import hashlib
 import secrets
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any, Literal
 
 from bson import ObjectId
@@ -40,7 +40,10 @@ def person_key(account_id: ObjectId, document_bidx: str) -> str:
 
 
 class IdentityConfig(BaseModel):
-    session_days: int = 30              # sliding: renewed on use
+    session_days: int = 30              # sliding: renewed on use (see session_renew_minutes)
+    # A sliding session is written back at most this often (or once half its life is used),
+    # so an authenticated read is one find, not a find-and-update on every request.
+    session_renew_minutes: int = 5
     staff_session_hours: int = 12
     max_patients_per_account: int = 5
     visit_code_minutes: int = 5
@@ -140,15 +143,29 @@ class IdentityService:
         return token
 
     async def authenticate(self, token: str, kind: SessionKind) -> dict[str, Any]:
-        """The live session for a token, renewed (sliding expiry); Unauthorized otherwise."""
+        """The live session for a token, renewed when due (sliding expiry); Unauthorized otherwise.
+
+        One read per request; a write only when `_renewal_due`. Logout deletes the document,
+        so it still takes effect on the very next request."""
         now = self.clock.now()
-        session = await self.sessions.find_one_and_update(
-            {"token_hash": hash_token(token), "kind": kind, "expires_at": {"$gt": now}},
-            {"$set": {"last_seen_at": now, "expires_at": now + self._session_ttl(kind)}},
-            return_document=ReturnDocument.AFTER)
+        session = await self.sessions.find_one(
+            {"token_hash": hash_token(token), "kind": kind, "expires_at": {"$gt": now}})
         if session is None:
             raise Unauthorized("session_invalid", "登录已失效，请重新登录")
+        if self._renewal_due(session, kind, now):
+            renewed = {"last_seen_at": now, "expires_at": now + self._session_ttl(kind)}
+            # conditional on the renewal we read: of two concurrent requests one writes
+            await self.sessions.update_one(
+                {"_id": session["_id"], "last_seen_at": session["last_seen_at"]}, {"$set": renewed})
+            session = {**session, **renewed}
         return session
+
+    def _renewal_due(self, session: dict[str, Any], kind: SessionKind, now: datetime) -> bool:
+        """A few minutes since the last renewal, or more than half the lifetime used."""
+        ttl = self._session_ttl(kind)
+        interval = min(timedelta(minutes=self.config.session_renew_minutes), ttl / 2)
+        return (now - session["last_seen_at"] >= interval
+                or session["expires_at"] - now < ttl / 2)
 
     async def logout(self, session_id: str) -> None:
         """End one session."""

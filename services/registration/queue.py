@@ -112,13 +112,10 @@ class QueueMixin(RegistrationBase):
         """Number being called, how many are ahead and the estimated time."""
         doc = await self._own_appointment(account_id, appointment_id)
         now = self.clock.now()
-        calling = await self._calling(doc["schedule_id"])
-        ahead = minutes = at = None
         status = doc["status"]
+        calling, ahead = await self._calling_and_ahead(doc)
+        minutes = at = None
         if status == "checked_in":
-            ahead = await self.appointments.count_documents(
-                {"schedule_id": doc["schedule_id"], "status": "checked_in",
-                 "queue_key": {"$lt": doc["queue_key"]}})
             minutes = (ahead + (1 if calling else 0)) * self.config.minutes_per_patient
             at = now + timedelta(minutes=minutes)
             message = f"您前面还有 {ahead} 人，预计 {format_local(at, '%H:%M')} 左右就诊"
@@ -133,6 +130,24 @@ class QueueMixin(RegistrationBase):
         return QueueOut(appointment_id=str(doc["_id"]), status=status, ticket_no=doc["ticket_no"],
                         calling=calling["ticket_no"] if calling else None, ahead=ahead,
                         estimated_minutes=minutes, estimated_at=at, message=message)
+
+    async def _calling_and_ahead(self, doc: dict[str, Any]) -> tuple[dict[str, Any] | None, int | None]:
+        """The patient being called and, for a checked-in `doc`, how many wait before it.
+
+        One query for both (the round-trip budget): the called ones and the checked-in ones
+        with a smaller queue key, small projections; a clinic session holds tens, not thousands.
+        """
+        if doc["status"] != "checked_in":
+            return await self._calling(doc["schedule_id"]), None
+        rows = await self.appointments.find(
+            {"schedule_id": doc["schedule_id"],
+             "$or": [{"status": "called"},
+                     {"status": "checked_in", "queue_key": {"$lt": doc["queue_key"]}}]},
+            {"status": 1, "ticket_no": 1, "called_at": 1}).to_list()
+        called = [r for r in rows if r["status"] == "called"]
+        calling = max(called, key=lambda r: r.get("called_at") or r["_id"].generation_time,
+                      default=None)
+        return calling, len(rows) - len(called)
 
     async def _calling(self, schedule_id: Any) -> dict[str, Any] | None:
         return await self.appointments.find_one(
