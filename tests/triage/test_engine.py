@@ -233,6 +233,14 @@ def test_names_and_aliases_map_onto_the_hospitals_own_departments():
     assert "本院未单设乳腺外科" in run("乳房有肿块", tree=small)["departments"][0]["reason"]
 
 
+def test_words_not_understood_go_to_general_practice_where_the_hospital_has_it():
+    with_gp = tree(("IM", "内科", None), ("GP", "全科医疗科", None))     # 《诊疗科目名录》 name, an alias
+    pick, = run("说不好哪里怪怪的", tree=with_gp)["departments"]
+    assert (pick["department_id"], pick["name"], pick["fallback"]) == ("GP", "全科医疗科", True)
+    assert pick["reason"].startswith("未能从描述中判断专科 → 全科医疗科")
+    assert not any(d.get("fallback") for d in run("咳嗽咳痰", tree=with_gp)["departments"])
+
+
 def test_a_sub_department_wins_over_a_top_level_namesake_and_ids_are_the_hospitals():
     t = tree(("A", "内科", None), ("B", "呼吸内科", "A"))
     assert DEMO.resolve("呼吸内科").name == "呼吸内科"
