@@ -43,6 +43,8 @@ class Report:
     emergency_cases: int = 0
     emergency_caught: int = 0
     false_alarms: int = 0
+    empty: int = 0                      # no department at all (must stay 0)
+    fallback: int = 0                   # only the 全科医学科 / 导诊台 fallback: nothing understood
     per_department: dict[str, list[int]] = field(default_factory=lambda: defaultdict(lambda: [0, 0]))
     confusions: Counter = field(default_factory=Counter)
     failures: list[tuple[dict, list[str], bool]] = field(default_factory=list)
@@ -54,6 +56,12 @@ class Report:
     @property
     def top3_accuracy(self) -> float:
         return self.top3 / self.total if self.total else 0.0
+
+    @property
+    def macro_top1(self) -> float:
+        """Mean of per-department top-1 recall, so a big department cannot hide a small one."""
+        stats = list(self.per_department.values())
+        return sum(hit / n for hit, n in stats) / len(stats) if stats else 0.0
 
     @property
     def red_flag_recall(self) -> float:
@@ -90,6 +98,9 @@ def evaluate(cases: list[dict], kb_path: Path = DEFAULT_KB) -> Report:
         names = [d["name"] for d in result["departments"]]
         label = case["department"]
         report.total += 1
+        report.empty += not names
+        report.fallback += bool(result["departments"]) and all(
+            d.get("fallback") for d in result["departments"])
         stats = report.per_department[label]
         stats[1] += 1
         hit1 = bool(names) and names[0] == label
@@ -114,6 +125,8 @@ def print_report(report: Report, verbose: bool = False) -> None:
     print(f"cases                 {report.total}")
     print(f"top-1 accuracy        {report.top1_accuracy:.3f}  ({report.top1}/{report.total})")
     print(f"top-3 accuracy        {report.top3_accuracy:.3f}  ({report.top3}/{report.total})")
+    print(f"macro top-1           {report.macro_top1:.3f}  (mean per-department recall)")
+    print(f"empty answers         {report.empty}  fallback only (全科/导诊台) {report.fallback}")
     print(f"red-flag recall       {report.red_flag_recall:.3f}  "
           f"({report.emergency_caught}/{report.emergency_cases})")
     print(f"false-alarm rate      {report.false_alarm_rate:.3f}  "
@@ -143,6 +156,9 @@ def main(argv: list[str] | None = None) -> int:
     print("BENCH " + json.dumps({
         "scenario": "triage_eval", "name": args.file.stem, "count": report.total,
         "top1": round(report.top1_accuracy, 3), "top3": round(report.top3_accuracy, 3),
+        "macro_top1": round(report.macro_top1, 3),
+        "empty_rate": round(report.empty / report.total, 3) if report.total else 0.0,
+        "fallback_rate": round(report.fallback / report.total, 3) if report.total else 0.0,
         "red_flag_recall": round(report.red_flag_recall, 3),
         "false_alarm_rate": round(report.false_alarm_rate, 3)}, ensure_ascii=False))
     return 0

@@ -38,10 +38,11 @@ class RedFlagOut(OutModel):
 
 
 class DepartmentPick(OutModel):
-    department_id: str
+    department_id: str | None = Field(description="null 表示导诊台（不可预约）")
     name: str
     score: float
     reason: str
+    fallback: bool = Field(False, description="未识别出症状时的兜底建议（全科医学科或导诊台）")
 
 
 class OptionOut(OutModel):

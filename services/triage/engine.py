@@ -256,9 +256,22 @@ class Engine:
                 if item["department_id"] not in seen and len(result["departments"]) < self.max_departments:
                     result["departments"].append(item)
             return result
-        result["departments"] = ranked[:self.max_departments]
+        result["departments"] = ranked[:self.max_departments] or [self._fallback(departments)]
         result["questions"] = self.questions(f, {q for q, _ in query.answers})
         return result
+
+    def _fallback(self, departments: DepartmentMap) -> dict[str, Any]:
+        """Nothing understood: a best guess all the same, never an empty answer.
+
+        全科医学科 when the hospital has one (a GP sees anything); otherwise the enquiry desk,
+        which is not bookable, so it carries no department id."""
+        rules = self.kb.rules
+        target = departments.resolve(rules.fallback_department) if rules.fallback_department else None
+        if target is not None:
+            return {"department_id": target.id, "name": target.name, "score": 0.0, "fallback": True,
+                    "reason": f"未能从描述中判断专科 → {target.name}（全科医生可先看诊再转专科）"}
+        return {"department_id": None, "name": rules.fallback_desk, "score": 0.0, "fallback": True,
+                "reason": f"未能从描述中判断科室 → 到院后请先到{rules.fallback_desk}咨询"}
 
     def _rank(self, f: Finding, scores: dict[str, float], contrib: dict[str, dict[str, float]],
               notes: dict[str, str], departments: DepartmentMap) -> list[dict[str, Any]]:

@@ -121,6 +121,8 @@ class Rules(_Strict):
     pregnancy_boost: float = Field(2.0, ge=0)
     emergency_department: str = "急诊科"            # where a red flag goes when its target is missing
     emergency_advice: str
+    fallback_department: str | None = None          # nothing understood: this one if the hospital has it …
+    fallback_desk: str = "导诊台"                    # … else the enquiry desk, so the answer is never empty
     min_share: float = Field(0.15, ge=0, le=1)      # a department below this share of the top is not shown
     vague_max_symptoms: int = Field(1, ge=0, le=5)  # ≤ this many specific symptoms → ask
     negation_gap: int = Field(4, ge=0, le=10)       # filler characters between 没有 and the symptom

@@ -68,9 +68,11 @@
         item.dataset.departmentId = d.department_id;
         item.appendChild(el("div", "name", d.name));
         item.appendChild(el("div", "reason", d.reason));
-        var link = el("a", "button", result.emergency && d === result.departments[0] ? "查看急诊科" : "预约挂号");
-        link.href = "/h5/departments/" + encodeURIComponent(d.department_id);
-        item.appendChild(link);
+        if (d.department_id) {   // the enquiry desk (导诊台) is not bookable
+          var link = el("a", "button", result.emergency && d === result.departments[0] ? "查看急诊科" : "预约挂号");
+          link.href = "/h5/departments/" + encodeURIComponent(d.department_id);
+          item.appendChild(link);
+        }
         list.appendChild(item);
       });
       bubble.appendChild(list);

@@ -41,7 +41,7 @@ def test_the_repository_file_is_version_one_and_active(admin):
 
 
 def test_an_admins_new_synonym_works_at_once_without_restart(seeded_app, admin):
-    assert top(seeded_app, "窜稀") == []
+    assert top(seeded_app, "窜稀") == ["导诊台"]   # not understood yet
     kb = admin.get(KB).json()["kb"]
     kb["symptoms"]["腹泻"]["synonyms"].append("窜稀")
     response = admin.put(KB, json={"base_version": 1, "note": "加“窜稀”", "kb": kb})
@@ -95,7 +95,7 @@ def test_another_process_picks_up_the_edit_without_restart(seeded_app, admin):
     try:
         assert top(other, "窜稀")[0] == "消化内科"          # the admin version survived a start
         assert len(admin.get(f"{KB}/versions").json()) == 2   # the unchanged file was not re-imported
-        assert top(other, "打摆子") == []
+        assert top(other, "打摆子") == ["导诊台"]
         kb = admin.get(KB).json()["kb"]
         kb["symptoms"]["发热"]["synonyms"].append("打摆子")
         assert admin.put(KB, json={"base_version": 2, "kb": kb}).status_code == 200
@@ -111,7 +111,7 @@ def test_admin_rolls_back_to_the_file_version(seeded_app, admin):
     assert admin.get(f"{KB}/versions/2").json()["kb"]["symptoms"]["腹泻"]["synonyms"][-1] == "窜稀"
     response = admin.post(f"{KB}/versions/1/activate", json={"base_version": 3})
     assert response.status_code == 200 and response.json()["version"] == 1
-    assert top(seeded_app, "窜稀") == []
+    assert top(seeded_app, "窜稀") == ["导诊台"]   # not understood yet
     assert admin.post(f"{KB}/versions/2/activate", json={"base_version": 3}).status_code == 409
     missing = admin.post(f"{KB}/versions/99/activate", json={"base_version": 1})
     assert missing.status_code == 404 and missing.json()["error"]["code"] == "kb_version_not_found"

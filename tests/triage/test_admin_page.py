@@ -43,7 +43,7 @@ def triage(app, text: str) -> list[str]:
 
 def test_admin_adds_a_phrase_fixes_a_bad_edit_and_rolls_back(seeded_app, page):
     app = seeded_app
-    assert triage(app, "窜稀") == []
+    assert triage(app, "窜稀") == ["导诊台"]   # not understood: the enquiry desk
     page.select_option("#symptom", "腹泻")
     page.fill("#synonym", "窜稀")
     page.click("#synonym-save")
@@ -73,4 +73,4 @@ def test_admin_adds_a_phrase_fixes_a_bad_edit_and_rolls_back(seeded_app, page):
     # roll back to the version shipped with the code
     page.click("#versions tr[data-version='1'] button")
     page.wait_for_selector("#active-version:has-text('第 1 版')")
-    assert triage(app, "窜稀") == []
+    assert triage(app, "窜稀") == ["导诊台"]   # not understood: the enquiry desk

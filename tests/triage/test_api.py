@@ -168,3 +168,18 @@ def test_triage_is_documented_in_openapi(api):
     doc = api.http.get("/api/openapi.json").json()
     assert "post" in doc["paths"]["/api/v1/triage"]
     assert "TriageOut" in doc["components"]["schemas"]
+
+
+def test_words_nothing_in_them_understood_still_get_a_best_guess_never_an_empty_answer(api):
+    result = triage(api, text="嗯嗯，就是那个，说不好")
+    assert result["emergency"] is False
+    # the demo hospital has no 全科医学科: the enquiry desk, which cannot be booked
+    assert result["departments"] == [{"department_id": None, "name": "导诊台", "score": 0.0,
+                                      "fallback": True,
+                                      "reason": "未能从描述中判断科室 → 到院后请先到导诊台咨询"}]
+    assert result["questions"] and result["questions"][0]["id"] == "where"
+
+
+def test_a_recognised_complaint_is_not_marked_as_a_fallback(api):
+    result = triage(api, text="咳嗽、咳痰，发烧两天", age=35)
+    assert result["departments"] and not any(d["fallback"] for d in result["departments"])

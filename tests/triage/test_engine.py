@@ -203,7 +203,10 @@ def test_vague_words_get_at_most_two_tap_questions_and_answers_stop_them():
 
 def test_nothing_recognisable_asks_where_and_the_body_part_answer_starts_triage():
     first = run("不舒服")
-    assert first["departments"] == [] and first["questions"][0]["id"] == "where"
+    assert first["questions"][0]["id"] == "where"
+    # still a best guess: the demo hospital has no 全科医学科, so the enquiry desk
+    assert [(d["name"], d["department_id"], d["fallback"]) for d in first["departments"]] == [
+        ("导诊台", None, True)]
     second = run("不舒服", answers={"where": "咽喉"})
     assert second["departments"][0]["name"] == "耳鼻咽喉科"
 
@@ -228,6 +231,14 @@ def test_names_and_aliases_map_onto_the_hospitals_own_departments():
     chest = run("胸口疼，出冷汗", tree=small)
     assert chest["departments"][0]["name"] == "急诊医学科"              # 胸痛中心 → 急诊科 (alias)
     assert "本院未单设乳腺外科" in run("乳房有肿块", tree=small)["departments"][0]["reason"]
+
+
+def test_words_not_understood_go_to_general_practice_where_the_hospital_has_it():
+    with_gp = tree(("IM", "内科", None), ("GP", "全科医疗科", None))     # 《诊疗科目名录》 name, an alias
+    pick, = run("说不好哪里怪怪的", tree=with_gp)["departments"]
+    assert (pick["department_id"], pick["name"], pick["fallback"]) == ("GP", "全科医疗科", True)
+    assert pick["reason"].startswith("未能从描述中判断专科 → 全科医疗科")
+    assert not any(d.get("fallback") for d in run("咳嗽咳痰", tree=with_gp)["departments"])
 
 
 def test_a_sub_department_wins_over_a_top_level_namesake_and_ids_are_the_hospitals():

@@ -88,3 +88,14 @@ def test_tapping_a_body_part_offers_its_symptoms(site, phone):
     phone.get_by_role("button", name="帮我选科室").click()
     phone.locator(".pick").first.wait_for()
     assert phone.locator(".pick .name").first.inner_text() == "耳鼻咽喉科"
+
+
+def test_words_not_understood_point_at_the_enquiry_desk_without_a_booking_button(site, phone):
+    phone.goto(f"{site.url}/h5/triage")
+    phone.fill("#triage-text", "嗯嗯，就是那个，说不好")
+    phone.get_by_role("button", name="帮我选科室").click()
+    pick = phone.locator(".pick").first
+    pick.wait_for()
+    assert pick.locator(".name").inner_text() == "导诊台"
+    assert pick.get_by_role("link", name="预约挂号").count() == 0
+    assert phone.locator(".bubble.question").first.is_visible()     # and the body-part question
