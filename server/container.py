@@ -20,6 +20,7 @@ from services.billing import BillingService
 from services.catalogue import CatalogueService
 from services.clock import Clock
 from services.crypto import FieldCipher, TokenSigner
+from services.health_records import HealthRecordsService
 from services.identity import DeviceService, IdentityService, LoginService, RecordsService, StaffService
 from services.jobs import PeriodicTask
 from services.kiosk import KioskService
@@ -58,6 +59,7 @@ class Services:
     triage: TriageService
     registration: RegistrationService
     pharmacy: PharmacyService
+    health_records: HealthRecordsService   # 健康档案: patients' home readings
 
     def domain_services(self) -> list[Any]:
         """Every domain service object, in declaration order."""

@@ -11,6 +11,7 @@ from handlers import catalogue
 from handlers import docs
 from handlers import h5
 from handlers import health
+from handlers import health_records
 from handlers import identity
 from handlers import identity_pages
 from handlers import kiosk
@@ -49,6 +50,7 @@ def all_routes(settings: Settings) -> list[Any]:
         *triage_admin.routes,
         *pharmacy.routes,
         *pharmacy_pages.routes,
+        *health_records.routes,
     ]
     if settings.development:
         routes.extend(dev_routes())
