@@ -12,6 +12,7 @@ from handlers import docs
 from handlers import h5
 from handlers import health
 from handlers import health_records
+from handlers import health_records_pages
 from handlers import identity
 from handlers import identity_pages
 from handlers import kiosk
@@ -51,6 +52,7 @@ def all_routes(settings: Settings) -> list[Any]:
         *pharmacy.routes,
         *pharmacy_pages.routes,
         *health_records.routes,
+        *health_records_pages.routes,
     ]
     if settings.development:
         routes.extend(dev_routes())
