@@ -27,3 +27,12 @@ def test_blood_pressure_trend_draws_both_lines_and_marks_high_readings(app, phon
     assert phone.locator(".reading-row[data-flag='H']").inner_text().count("偏高") == 1
     phone.goto(f"{app.url}/h5/health-records/{patient['id']}?kind=weight")
     assert "暂无体重记录" in phone.locator("#no-readings").inner_text()
+
+
+def test_another_accounts_family_member_page_is_a_404_not_a_500(app, phone):
+    _, _, patient, _ = family(app, name="孙丽华", sex="female")
+    _, stranger_id, _, _ = family(app)
+    token = app.call(lambda s: s.identity.create_session("patient", stranger_id))
+    phone.context.add_cookies([{"name": "palm_session", "value": token, "url": app.url}])
+    response = phone.goto(f"{app.url}/h5/health-records/{patient['id']}")
+    assert response is not None and response.status == 404
