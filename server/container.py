@@ -21,6 +21,7 @@ from services.billing.medins_service import MedInsService
 from services.catalogue import CatalogueService
 from services.clock import Clock
 from services.crypto import FieldCipher, TokenSigner
+from services.health_records import HealthRecordsService
 from services.identity import DeviceService, IdentityService, LoginService, RecordsService, StaffService
 from services.jobs import PeriodicTask
 from services.kiosk import KioskService
@@ -62,6 +63,7 @@ class Services:
     calendar: HospitalCalendar   # open/closed days: holidays, 调休, hospital overrides
     registration: RegistrationService
     pharmacy: PharmacyService
+    health_records: HealthRecordsService   # 健康档案: patients' home readings
     medins: MedInsService | None = None          # 医保 mobile payment (services/billing/medins*)
     medins_sandbox: SandboxMedIns | None = None  # development only
 

@@ -13,6 +13,8 @@ from handlers import catalogue
 from handlers import docs
 from handlers import h5
 from handlers import health
+from handlers import health_records
+from handlers import health_records_pages
 from handlers import identity
 from handlers import identity_pages
 from handlers import kiosk
@@ -53,6 +55,8 @@ def all_routes(settings: Settings) -> list[Any]:
         *triage_admin.routes,
         *pharmacy.routes,
         *pharmacy_pages.routes,
+        *health_records.routes,
+        *health_records_pages.routes,
     ]
     if settings.development:
         routes.extend(dev_routes())

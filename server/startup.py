@@ -33,6 +33,7 @@ from services.kiosk import KioskConfig, KioskService
 from services.notify import NotifyConfig, NotifyService
 from services.registration import RegistrationConfig, RegistrationService
 from services.calendar import CalendarConfig, HospitalCalendar
+from services.health_records import HealthRecordsService
 from services.reports import ReportsConfig, ReportsService
 from services.triage import TriageConfig, TriageService
 from services.pharmacy import PharmacyConfig, PharmacyService
@@ -85,6 +86,7 @@ def build_services(settings: Settings, client: AsyncMongoClient, http: httpx.Asy
                                  settings.section("pharmacy", PharmacyConfig), settings.public_url),
         login=None, patient_records=None,  # type: ignore[arg-type]  # built below: use identity/notify
         reports=None, kiosk=None,  # type: ignore[arg-type]  # built below: use identity/notify/audit
+        health_records=None,  # type: ignore[arg-type]  # built below: uses identity
         triage=TriageService(db, CatalogueService(db), clock, settings.section("triage", TriageConfig), ROOT),
         calendar=HospitalCalendar(db, clock, settings.section("calendar", CalendarConfig)),
         registration=RegistrationService(
@@ -106,6 +108,7 @@ def build_services(settings: Settings, client: AsyncMongoClient, http: httpx.Asy
                                       settings.public_url, settings.hospital_name)
     services.kiosk = KioskService(db, clock, services.identity, services.reports, services.audit,
                                   settings.section("kiosk", KioskConfig), billing=services.billing)
+    services.health_records = HealthRecordsService(db, clock, cipher, services.identity)
     return services
 
 
