@@ -3,6 +3,7 @@ mode), the 5-minute window, replays, and 公钥/certificate dispatch during a mi
 
 from __future__ import annotations
 
+import uuid
 from datetime import UTC, datetime
 
 import pytest
@@ -28,7 +29,7 @@ def verifier(app, clock, extra_keys: crypto.VerifierKeys | None = None) -> Callb
                                  merchant_serial="F5765756002FDD77",
                                  merchant_key=crypto.load_private_key(v.V1_PRIVATE_KEY),
                                  apiv3_key=v.V2_APIV3_KEY, verifier=keys)
-    collection = app.services.db[f"nonces_{datetime.now().timestamp():.0f}_{id(clock)}"]
+    collection = app.services.db[f"nonces_{uuid.uuid4().hex}"]   # every verifier its own nonces
     return CallbackVerifier(collection, clock, {"wechat": creds}, strict_key_length=False)
 
 
