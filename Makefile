@@ -10,10 +10,10 @@ PYTEST_ARGS ?=
 # One embedded database per pytest-xdist worker; a module's tests stay on one worker.
 XDIST ?= -n 3 --dist loadfile
 # What depends on the date: run again with the whole stack moved by libfaketime.
-DATE_SENSITIVE := tests/foundation/test_expiry.py tests/identity tests/registration tests/billing \
+DATE_SENSITIVE := tests/foundation/test_expiry.py tests/identity tests/registration \
 	tests/reports/test_kiosk.py tests/reports/test_kiosk_receipts.py tests/reports/test_kiosk_reprint.py \
 	tests/pharmacy tests/notify/test_quiet_hours_and_limits.py tests/notify/test_outbox.py \
-	tests/notify/test_delivery_guarantees.py
+	tests/notify/test_delivery_guarantees.py tests/calendar tests/billing tests/health_records
 
 .PHONY: setup run test test-faketime lint bench clean system-deps
 
