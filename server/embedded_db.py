@@ -15,7 +15,9 @@ import signal
 import socket
 import subprocess
 import sys
+import stat
 import time
+from typing import Any
 from pathlib import Path
 
 from pymongo import MongoClient
@@ -76,7 +78,13 @@ def serve_forever(path: Path, host: str, port: int, parent_pid: int | None = Non
     """Run the wire server until SIGTERM/SIGINT, or until `parent_pid` goes away."""
     from mongoeco.wire.proxy import AsyncMongoEcoProxyServer
 
-    path.parent.mkdir(parents=True, exist_ok=True)
+    # The database, its WAL and journal hold every patient's (encrypted) data: readable by
+    # this user only, like secrets.json (issue 22 finding l). The umask covers the files
+    # SQLite creates later (-wal, -shm); chmod fixes a folder and files made before.
+    os.umask(0o077)
+    private_directory(path.parent)
+    for existing in path.parent.glob(path.name + "*"):
+        existing.chmod(0o600)
 
     async def main() -> None:
         stop = asyncio.Event()
@@ -99,6 +107,13 @@ def serve_forever(path: Path, host: str, port: int, parent_pid: int | None = Non
             await server.close()
 
     asyncio.run(main())
+
+
+def private_directory(folder: Path) -> None:
+    """Create `folder` (and parents) if needed and make it 0700 (never a shared, sticky /tmp)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    if not folder.stat().st_mode & stat.S_ISVTX:
+        folder.chmod(0o700)
 
 
 def _alive(pid: int) -> bool:
@@ -133,8 +148,11 @@ class EmbeddedDatabase:
                 f" The embedded database port {self.port} is taken: stop whatever uses it,"
                 f" or choose another port with PALM_DB_PORT=<port>."
             )
-        self.data_file.parent.mkdir(parents=True, exist_ok=True)
-        out = open(self.log_file, "ab") if self.log_file else subprocess.DEVNULL
+        private_directory(self.data_file.parent)
+        out: Any = subprocess.DEVNULL
+        if self.log_file:
+            out = os.fdopen(os.open(self.log_file, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600), "ab")
+            os.chmod(self.log_file, 0o600)
         try:
             self.process = subprocess.Popen(
                 [sys.executable, str(ROOT / "run.py"), "db", "--host", self.host,
