@@ -67,7 +67,7 @@ def build_services(settings: Settings, client: AsyncMongoClient, http: httpx.Asy
         catalogue=CatalogueService(db),
         audit=AuditService(db, clock),
         identity=IdentityService(db, clock, cipher, signer, settings.section("identity", IdentityConfig)),
-        staff=StaffService(db, clock, settings.section("staff", StaffConfig)),
+        staff=StaffService(db, clock, settings.section("staff", StaffConfig), cipher.blind_index),
         devices=DeviceService(db, clock, cipher),
         notify=NotifyService(db, clock, cipher, http, settings.section("notify", NotifyConfig),
                              development=settings.development,
