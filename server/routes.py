@@ -18,6 +18,7 @@ from handlers import notify_admin
 from handlers import registration
 from handlers import registration_pages
 from handlers import registration_staff
+from handlers import staff_sessions
 from handlers import reports
 from handlers import reports_pages
 from handlers import triage
@@ -34,6 +35,7 @@ def all_routes(settings: Settings) -> list[Any]:
         *catalogue.routes,
         *identity.routes,
         *auth_api.routes,
+        *staff_sessions.routes,
         *identity_pages.routes,
         *notify_admin.routes,
         *registration.routes,
