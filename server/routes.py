@@ -31,7 +31,7 @@ from server.settings import Settings
 def all_routes(settings: Settings) -> list[Any]:
     routes: list[Any] = [
         *health.routes,
-        *docs.routes,
+        *(docs.routes if settings.development or settings.http.api_docs_in_production else []),
         *catalogue.routes,
         *identity.routes,
         *auth_api.routes,

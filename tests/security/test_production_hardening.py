@@ -3,6 +3,7 @@
 g: `[` × 100,000 or `{"a":` × 50,000 unauthenticated → was 500 + traceback; now 400 json_too_deep.
 l: the embedded database's files were 0644; now its folder is 0700 and its files 0600.
 o: Secure / HttpOnly / SameSite cookies and HSTS were only verified by reading code.
+i: /metrics and /api/docs were open to anyone in production.
 """
 
 from __future__ import annotations
@@ -17,7 +18,8 @@ from pymongo import MongoClient
 from server.embedded_db import EmbeddedDatabase, free_port
 from tests.support import patient_client
 
-APP_OVERRIDES = {"env": "production"}
+METRICS_TOKEN = "scrape-token-for-tests-only"
+APP_OVERRIDES = {"env": "production", "http.metrics_token": METRICS_TOKEN}
 
 
 def test_o_production_sets_hsts_on_every_response(app):
@@ -69,3 +71,19 @@ def test_l_database_folder_and_files_are_private_to_their_user(tmp_path):
     loose = {p.name: oct(stat.S_IMODE(p.stat().st_mode)) for p in files
              if stat.S_IMODE(p.stat().st_mode) & 0o077}
     assert not loose, loose
+
+
+def test_i_metrics_need_an_allowed_network_or_the_token(app):
+    outsider = {"X-Real-Ip": "203.0.113.50"}          # through the trusted local proxy
+    refused = app.http.get("/metrics", headers=outsider)
+    assert refused.status_code == 403 and refused.json()["error"]["code"] == "metrics_forbidden"
+    wrong = app.http.get("/metrics", headers={**outsider, "Authorization": "Bearer not-it"})
+    assert wrong.status_code == 403
+    scraper = app.http.get("/metrics", headers={**outsider, "Authorization": f"Bearer {METRICS_TOKEN}"})
+    assert scraper.status_code == 200 and "palm_" in scraper.text
+    assert app.http.get("/metrics").status_code == 200                 # loopback: the local agent
+
+
+def test_i_api_docs_are_off_in_production_by_default(app):
+    for path in ("/api/docs", "/api/openapi.json"):
+        assert app.http.get(path).status_code == 404, path

@@ -9,7 +9,8 @@ One row per URL (its path template). A route missing here fails
 - `page:patient`   an H5 page for a signed-in patient: anonymous → 302 to /h5/login.
 - `page:public`    a page anyone may open (login, departments, token-addressed pages).
 - `shell:staff`    a staff page shell with no data in it; its data comes from staff APIs.
-- `open:docs`, `open:metrics`  public today (issue 22 finding i is not closed yet).
+- `dev:docs`       API docs: development, or production with `http.api_docs_in_production`.
+- `ops:metrics`    /metrics: `http.metrics_networks` or the `http.metrics_token` bearer.
 - `sandbox`        development-only WeChat Pay sandbox; authenticates merchant signatures.
 """
 
@@ -28,10 +29,10 @@ from server.routes import all_routes
 ROUTE_MATRIX: dict[str, str] = {
     '/healthz': 'get=public',
     '/readyz': 'get=public',
-    '/metrics': 'open:metrics',
-    '/api/openapi.json': 'open:docs',
-    '/api/docs': 'open:docs',
-    '/api/docs/assets/(.*)': 'open:docs',
+    '/metrics': 'ops:metrics',
+    '/api/openapi.json': 'dev:docs',
+    '/api/docs': 'dev:docs',
+    '/api/docs/assets/(.*)': 'dev:docs',
     '/api/v1/campuses': 'get=public',
     '/api/v1/departments': 'get=public',
     '/api/v1/departments/{department_id}/doctors': 'get=public',
