@@ -260,6 +260,24 @@ def _safe_request_id(value: str) -> bool:
     return 8 <= len(value) <= 64 and all(c.isalnum() or c in "-_" for c in value)
 
 
+# No request model of ours nests beyond a handful of levels; a cap keeps pathological
+# bodies (issue 22 finding g) from reaching pydantic or the recursion limit at all.
+MAX_JSON_DEPTH = 32
+
+
+def _nesting_deeper_than(value: Any, limit: int) -> bool:
+    """Iterative (no recursion of its own): True when containers nest more than `limit` deep."""
+    stack: list[tuple[Any, int]] = [(value, 1)]
+    while stack:
+        item, depth = stack.pop()
+        if isinstance(item, dict | list):
+            if depth > limit:
+                return True
+            children = item.values() if isinstance(item, dict) else item
+            stack.extend((child, depth + 1) for child in children if isinstance(child, dict | list))
+    return False
+
+
 class ApiHandler(BaseHandler):
     """JSON API: parses bodies and queries, renders results and errors as JSON."""
 
@@ -274,11 +292,19 @@ class ApiHandler(BaseHandler):
         if not raw.strip():
             raise InvalidRequest(message="请求内容不能为空", details=[
                 {"field": "(body)", "type": "missing", "message": "请求内容不能为空"}])
+        too_deep = False
         try:
             data = json.loads(raw)
         except (ValueError, UnicodeDecodeError) as error:
             raise InvalidRequest(message="请求内容不是有效的 JSON", details=[
                 {"field": "(body)", "type": "json_invalid", "message": str(error)[:200]}]) from None
+        except RecursionError:
+            # `[` × 100,000 exhausts the C decoder's recursion limit: the client's fault, a 400
+            data, too_deep = None, True
+        if too_deep or _nesting_deeper_than(data, MAX_JSON_DEPTH):
+            raise InvalidRequest("json_too_deep", "请求内容嵌套层级过深", details=[
+                {"field": "(body)", "type": "json_too_deep",
+                 "message": f"nesting deeper than {MAX_JSON_DEPTH} levels"}])
         try:
             return model.model_validate(data)
         except ValidationError as error:

@@ -144,10 +144,12 @@ class AdminFlagsHandler(ApiHandler):
 
 class KioskReceiptHandler(ApiHandler):
     @api(auth=device("kiosk"), response=ReceiptOut, summary="打印电子票据（自助机）",
-         tags=("billing",))
+         tags=("billing",), errors=(404, 422),
+         description="Needs the X-Kiosk-Session header; only the session patient's paid bills.")
     async def get(self, bill_id: str):
-        """The receipt of a paid bill for printing at a kiosk (audited)."""
-        return await self.services.billing.receipt_for_device(self.actor, bill_id)
+        """The receipt of the kiosk session patient's paid bill (audited)."""
+        return await self.services.kiosk.receipt_for_session(
+            self.actor, self.request.headers.get("X-Kiosk-Session"), bill_id)
 
 
 routes = [

@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import asyncio
+import hmac
+import ipaddress
 
 from pymongo.errors import PyMongoError
 
 from handlers.base import PUBLIC, ApiHandler, api
 from server import metrics
+from services.errors import Forbidden
 from services.models import OutModel
 
 
@@ -37,9 +40,23 @@ class ReadyHandler(ApiHandler):
 
 
 class MetricsHandler(ApiHandler):
+    def _may_read(self) -> bool:
+        """An allowed network (the scraper's) or the metrics bearer token (issue 22 finding i)."""
+        token = self.settings.get("metrics_token", "")
+        offered = self.request.headers.get("Authorization", "").removeprefix("Bearer ").strip()
+        if token and offered and hmac.compare_digest(token.encode(), offered.encode()):
+            return True
+        try:
+            address = ipaddress.ip_address(self.client_ip)
+        except ValueError:
+            return False
+        return any(address in network for network in self.settings.get("metrics_networks", ()))
+
     async def get(self):
         """Prometheus text exposition. The outbox gauge is read from the database now (one
         count per status); without a database the other metrics are still served."""
+        if not self._may_read():
+            raise Forbidden("metrics_forbidden", "无权读取运行指标")
         try:
             metrics.set_outbox(await asyncio.wait_for(self.services.notify.status_counts(), 2.0))
         except (PyMongoError, TimeoutError):

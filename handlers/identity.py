@@ -112,7 +112,7 @@ class StaffLoginHandler(ApiHandler):
          summary="员工登录", tags=("staff",))
     async def post(self, body: StaffLoginIn):
         """Username + password → a staff session token (lockout after repeated failures)."""
-        member = await self.services.staff.check_login(body.username, body.password)
+        member = await self.services.staff.check_login(body.username, body.password, self.client_ip)
         token = await self.services.identity.create_session("staff", str(member["_id"]), self.client_ip)
         return StaffLoginOut(token=token, staff=StaffOut(id=str(member["_id"]), name=member["name"],
                                                          roles=member["roles"]))

@@ -38,6 +38,8 @@ def make_app(services: Services) -> tornado.web.Application:
         log_function=logs.log_request,
         max_body_bytes=settings.http.max_body_bytes,
         trusted_proxies=settings.http.proxy_networks(),
+        metrics_networks=settings.http.metrics_allowed_networks(),
+        metrics_token=settings.http.metrics_token,
         hospital_name=settings.hospital_name,
         development=settings.development,
         public_url=settings.public_url,

@@ -3,7 +3,8 @@
 Identity's commands:
     run.py create-staff --username li --name 李四 --roles admin,pharmacist [--password …]
     run.py create-device --kind kiosk --name 门诊大厅1号 [--campus main]
-    run.py rotate-keys [--check] [--no-new-key] [--collections patients,accounts]
+    run.py rotate-keys [--check] [--no-new-key] [--algorithm sm4-gcm] [--batch-size 500]
+                    [--collections patients,accounts]
 """
 
 from __future__ import annotations
@@ -129,6 +130,10 @@ def _rotate_args(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--no-new-key", action="store_true",
                         help="re-encrypt under the current active key (production, step 3)")
     parser.add_argument("--collections", default=None, help="comma-separated; default: all")
+    parser.add_argument("--algorithm", default="sm4-gcm", choices=["sm4-gcm", "aes-256-gcm"],
+                        help="algorithm of the new key (development; default sm4-gcm)")
+    parser.add_argument("--batch-size", type=int, default=500,
+                        help="documents per batch; progress is saved after each (resumable)")
 
 
 @command("rotate-keys", "re-encrypt personal data under a new data key (docs/KEY_ROTATION.md)",
@@ -153,12 +158,13 @@ async def rotate_keys(services: Services, args: argparse.Namespace) -> int:
             print("keys come from PALM_SECRET_DATA_KEYS: add the new key there and make it active "
                   "first (docs/KEY_ROTATION.md), then run `rotate-keys --no-new-key`")
             return 2
-        secrets = secrets.with_new_data_key()
+        secrets = secrets.with_new_data_key(getattr(args, "algorithm", "sm4-gcm"))
         save_dev_secrets(services.settings.var_dir, secrets)
         print(f"new active data key {secrets.data_key_id} written to "
               f"{services.settings.var_dir / 'secrets.json'} (old keys kept for reading)")
     cipher = FieldCipher(secrets.data_keys, secrets.data_key_id, secrets.index_key)
-    report = await KeyRotation(services.db, cipher).rotate(collections)
+    rotation = KeyRotation(services.db, cipher, batch_size=getattr(args, "batch_size", 500))
+    report = await rotation.rotate(collections)
     print(f"re-encrypted {report.total} values: {report.reencrypted or 'nothing to do'}; "
           f"{report.conflicts} changed meanwhile")
     if report.unreadable:

@@ -16,6 +16,7 @@ from pymongo.asynchronous.database import AsyncDatabase
 from server.secrets import Secrets
 from server.settings import Settings
 from services.audit import AuditService
+from services.identity.staff_sessions import StaffSessions
 from services.billing import BillingService
 from services.billing.medins_service import MedInsService
 from services.catalogue import CatalogueService
@@ -54,6 +55,7 @@ class Services:
     notify: NotifyService        # outbox: SMS / WeChat / dev inbox (services/notify)
     login: LoginService          # SMS codes, WeChat login (services/identity/login.py)
     patient_records: RecordsService   # HIS card binding, patients' access log
+    staff_sessions: StaffSessions     # staff logout, logout-all, admin revoke
     payment_gateway: PaymentGateway
     wechatpay_sandbox: SandboxWechatPay | None   # development only
     billing: BillingService

@@ -22,7 +22,9 @@ import socket
 import subprocess
 import sys
 import threading
+import stat
 import time
+from typing import Any
 from pathlib import Path
 
 from pymongo import MongoClient
@@ -98,11 +100,21 @@ def _engine(path: Path):
 def serve_forever(path: Path, host: str, port: int, parent_pid: int | None = None,
                   engine: str = DEFAULT_ENGINE) -> None:
     """Run the wire server until SIGTERM/SIGINT, or until `parent_pid` goes away."""
+    # The database, its WAL and journal hold every patient's (encrypted) data: readable by
+    # this user only, like secrets.json (issue 22 finding l). The umask covers the files
+    # either engine creates later (SQLite's -wal/-shm, WiredTiger's log and tables); chmod
+    # fixes a folder and files made before.
+    os.umask(0o077)
+    private_directory(path.parent)
     if engine == "secantus":
+        private_directory(path)
+        for existing in path.rglob("*"):
+            existing.chmod(0o700 if existing.is_dir() else 0o600)
         return _serve_secantus(path, host, port, parent_pid)
     from mongoeco.wire.proxy import AsyncMongoEcoProxyServer
 
-    path.parent.mkdir(parents=True, exist_ok=True)
+    for existing in path.parent.glob(path.name + "*"):
+        existing.chmod(0o600)
 
     async def main() -> None:
         stop = asyncio.Event()
@@ -132,7 +144,6 @@ def _serve_secantus(path: Path, host: str, port: int, parent_pid: int | None) ->
     and transactions need one), stopped cleanly on SIGTERM/SIGINT or when the parent dies."""
     from secantus.server import SecantusDBServer
 
-    path.mkdir(parents=True, exist_ok=True)
     # sync_on_commit: without it the WiredTiger log reaches the file from a background
     # thread, and writes acknowledged in the last moments before a crash of this process are
     # lost (measured: 5 inserts, SIGKILL at once, 0 after restart; 5 after 3 s). It costs
@@ -151,6 +162,13 @@ def _serve_secantus(path: Path, host: str, port: int, parent_pid: int | None) ->
                 break
     finally:
         server.stop()
+
+
+def private_directory(folder: Path) -> None:
+    """Create `folder` (and parents) if needed and make it 0700 (never a shared, sticky /tmp)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    if not folder.stat().st_mode & stat.S_ISVTX:
+        folder.chmod(0o700)
 
 
 def _alive(pid: int) -> bool:
@@ -189,8 +207,11 @@ class EmbeddedDatabase:
                 f" The embedded database port {self.port} is taken: stop whatever uses it,"
                 f" or choose another port with PALM_DB_PORT=<port>."
             )
-        self.folder.mkdir(parents=True, exist_ok=True)
-        out = open(self.log_file, "ab") if self.log_file else subprocess.DEVNULL
+        private_directory(self.folder)
+        out: Any = subprocess.DEVNULL
+        if self.log_file:
+            out = os.fdopen(os.open(self.log_file, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600), "ab")
+            os.chmod(self.log_file, 0o600)
         try:
             self.process = subprocess.Popen(
                 [sys.executable, str(ROOT / "run.py"), "db", "--engine", self.engine,

@@ -22,6 +22,7 @@ from handlers import notify_admin
 from handlers import registration
 from handlers import registration_pages
 from handlers import registration_staff
+from handlers import staff_sessions
 from handlers import reports
 from handlers import reports_pages
 from handlers import triage
@@ -34,10 +35,11 @@ from server.settings import Settings
 def all_routes(settings: Settings) -> list[Any]:
     routes: list[Any] = [
         *health.routes,
-        *docs.routes,
+        *(docs.routes if settings.development or settings.http.api_docs_in_production else []),
         *catalogue.routes,
         *identity.routes,
         *auth_api.routes,
+        *staff_sessions.routes,
         *identity_pages.routes,
         *notify_admin.routes,
         *calendar.routes,

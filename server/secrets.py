@@ -1,7 +1,8 @@
 """Secrets: keys for field encryption, blind indexes, token signing and cookies.
 
 Production reads them from the environment (never from config files):
-    PALM_SECRET_DATA_KEYS     "k2:<base64 32 bytes>,k1:<base64 32 bytes>"  (AES-256-GCM keys)
+    PALM_SECRET_DATA_KEYS     "sm4-gcm.k2:<base64 16 bytes>,k1:<base64 32 bytes>"  (the id's
+                              prefix names the algorithm: sm4-gcm.…, aes-256-gcm.…, none = AES)
     PALM_SECRET_DATA_KEY_ID   id of the key new ciphertexts use (default: the first listed)
     PALM_SECRET_INDEX_KEY     base64, HMAC key of the blind indexes (never rotated casually)
     PALM_SECRET_SIGNING_KEY   base64, HMAC key of QR tokens and visit codes
@@ -19,6 +20,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
+from services.crypto import AES_256_GCM, KEY_LENGTHS, SM4_GCM, new_key_id
+
 
 @dataclass(frozen=True)
 class Secrets:
@@ -29,9 +32,9 @@ class Secrets:
     cookie_secret: str
 
     @classmethod
-    def generate(cls) -> "Secrets":
-        kid = "k" + pysecrets.token_hex(4)
-        return cls({kid: pysecrets.token_bytes(32)}, kid, pysecrets.token_bytes(32),
+    def generate(cls, algorithm: str = AES_256_GCM) -> "Secrets":
+        kid = new_key_id(algorithm, pysecrets.token_hex(4))
+        return cls({kid: pysecrets.token_bytes(KEY_LENGTHS[algorithm])}, kid, pysecrets.token_bytes(32),
                    pysecrets.token_bytes(32), pysecrets.token_urlsafe(32))
 
     def to_json(self) -> dict:
@@ -50,10 +53,12 @@ class Secrets:
                    data["data_key_id"], base64.b64decode(data["index_key"]),
                    base64.b64decode(data["signing_key"]), data["cookie_secret"])
 
-    def with_new_data_key(self) -> "Secrets":
-        """A copy with a fresh active data key; old keys stay for decryption (rotate-keys)."""
-        kid = "k" + pysecrets.token_hex(4)
-        keys = {kid: pysecrets.token_bytes(32), **self.data_keys}
+    def with_new_data_key(self, algorithm: str = SM4_GCM) -> "Secrets":
+        """A copy with a fresh active data key; old keys stay for decryption (rotate-keys).
+
+        The id names the algorithm (`sm4-gcm.…` by default: rotation moves data to 国密)."""
+        kid = new_key_id(algorithm, pysecrets.token_hex(4))
+        keys = {kid: pysecrets.token_bytes(KEY_LENGTHS[algorithm]), **self.data_keys}
         return Secrets(keys, kid, self.index_key, self.signing_key, self.cookie_secret)
 
 

@@ -39,8 +39,13 @@ class HttpSettings(BaseModel):
     processes: int = 1
     # reverse proxies whose X-Real-Ip / X-Forwarded-For name the client (addresses or CIDRs)
     trusted_proxies: list[str] = ["127.0.0.1", "::1"]
+    # /metrics: only these client networks, or a request with `Authorization: Bearer
+    # <metrics_token>` (PALM_HTTP_METRICS_TOKEN; empty = no token accepted). Issue 22 finding i.
+    metrics_networks: list[str] = ["127.0.0.1/32", "::1/128"]
+    metrics_token: str = ""
+    api_docs_in_production: bool = False   # /api/docs and /api/openapi.json in production
 
-    @field_validator("trusted_proxies")
+    @field_validator("trusted_proxies", "metrics_networks")
     @classmethod
     def _networks(cls, value: list[str]) -> list[str]:
         for entry in value:
@@ -49,6 +54,9 @@ class HttpSettings(BaseModel):
 
     def proxy_networks(self) -> list[ipaddress.IPv4Network | ipaddress.IPv6Network]:
         return [ipaddress.ip_network(entry, strict=False) for entry in self.trusted_proxies]
+
+    def metrics_allowed_networks(self) -> list[ipaddress.IPv4Network | ipaddress.IPv6Network]:
+        return [ipaddress.ip_network(entry, strict=False) for entry in self.metrics_networks]
 
 
 class DbSettings(BaseModel):

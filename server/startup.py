@@ -29,6 +29,7 @@ from services.identity import (
     DeviceService, IdentityConfig, IdentityService, LoginConfig, LoginService, RecordsService,
     StaffConfig, StaffService,
 )
+from services.identity.staff_sessions import StaffSessions
 from services.kiosk import KioskConfig, KioskService
 from services.notify import NotifyConfig, NotifyService
 from services.registration import RegistrationConfig, RegistrationService
@@ -75,7 +76,7 @@ def build_services(settings: Settings, client: AsyncMongoClient, http: httpx.Asy
         catalogue=CatalogueService(db),
         audit=AuditService(db, clock),
         identity=IdentityService(db, clock, cipher, signer, settings.section("identity", IdentityConfig)),
-        staff=StaffService(db, clock, settings.section("staff", StaffConfig)),
+        staff=StaffService(db, clock, settings.section("staff", StaffConfig), cipher.blind_index),
         devices=DeviceService(db, clock, cipher),
         notify=NotifyService(db, clock, cipher, http, settings.section("notify", NotifyConfig),
                              development=settings.development,
@@ -84,7 +85,7 @@ def build_services(settings: Settings, client: AsyncMongoClient, http: httpx.Asy
         medins=medins, medins_sandbox=medins_sandbox,
         pharmacy=PharmacyService(db, clock, cipher, signer,
                                  settings.section("pharmacy", PharmacyConfig), settings.public_url),
-        login=None, patient_records=None,  # type: ignore[arg-type]  # built below: use identity/notify
+        login=None, patient_records=None, staff_sessions=None,  # type: ignore[arg-type]  # built below
         reports=None, kiosk=None,  # type: ignore[arg-type]  # built below: use identity/notify/audit
         health_records=None,  # type: ignore[arg-type]  # built below: uses identity
         triage=TriageService(db, CatalogueService(db), clock, settings.section("triage", TriageConfig), ROOT),
@@ -96,6 +97,7 @@ def build_services(settings: Settings, client: AsyncMongoClient, http: httpx.Asy
     services.login = LoginService(db, clock, cipher, signer, http, services.identity, services.notify,
                                   settings.section("identity", LoginConfig))
     services.patient_records = RecordsService(services.identity, services.audit)
+    services.staff_sessions = StaffSessions(services.identity, services.staff, services.audit)
     billing.identity, billing.notify, billing.audit = (services.identity, services.notify,
                                                        services.audit)
     services.registration.connect(patients=services.identity, notify=services.notify,

@@ -1,9 +1,14 @@
-"""Personal data at rest: AES-256-GCM field encryption, HMAC blind indexes, masking,
-and signed expiring tokens (QR codes, visit codes, public progress links).
+"""Personal data at rest: field encryption (AES-256-GCM or SM4-GCM), HMAC blind indexes,
+masking, and signed expiring tokens (QR codes, visit codes, public progress links).
 
 A stored encrypted field is a small document: {"k": key id, "n": nonce, "c": ciphertext+tag}
 (all base64 strings), so keys can rotate: new writes use the active key, reads find the
 key by id, and `FieldCipher.needs_rotation` tells a re-encryption job what to redo.
+
+A key id names its algorithm: `sm4-gcm.<hex>` is SM4 (GB/T 32907, 16-byte key) in GCM mode,
+`aes-256-gcm.<hex>` — and every older id without a prefix, such as `k1a2b3c4d` — is
+AES-256-GCM. So a stored ciphertext says how to read it, and one key set may mix both
+while `run.py rotate-keys` moves data from AES to SM4 (密评 asks for SM-series at rest).
 Blind index = HMAC-SHA256(index key, normalised value): equal inputs give equal indexes,
 so we can look a phone or ID number up without storing it in clear.
 """
@@ -20,7 +25,13 @@ from typing import Any
 
 from Crypto.Random import get_random_bytes
 from cryptography.exceptions import InvalidTag
+from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+
+AES_256_GCM = "aes-256-gcm"
+SM4_GCM = "sm4-gcm"
+KEY_LENGTHS = {AES_256_GCM: 32, SM4_GCM: 16}
+_TAG_LENGTH = 16
 
 
 def _b64(raw: bytes) -> str:
@@ -35,21 +46,66 @@ class DecryptionError(ValueError):
     pass
 
 
+def key_algorithm(key_id: str) -> str:
+    """The algorithm a key id names; ids from before SM4 (no prefix) are AES-256-GCM."""
+    prefix = key_id.partition(".")[0]
+    return prefix if prefix in KEY_LENGTHS else AES_256_GCM
+
+
+def new_key_id(algorithm: str, suffix: str) -> str:
+    if algorithm not in KEY_LENGTHS:
+        raise ValueError(f"unknown data key algorithm {algorithm!r}; known: {sorted(KEY_LENGTHS)}")
+    return f"{algorithm}.{suffix}"
+
+
+class SM4GCM:
+    """SM4 in GCM mode with AESGCM's interface: encrypt() returns ciphertext + 16-byte tag.
+
+    `cryptography` has no one-shot AEAD class for SM4, so this drives the streaming
+    Cipher API (OpenSSL's SM4-GCM underneath; no extra dependency).
+    """
+
+    def __init__(self, key: bytes):
+        if len(key) != KEY_LENGTHS[SM4_GCM]:
+            raise ValueError("SM4 keys are 16 bytes")
+        self._algorithm = algorithms.SM4(key)
+
+    def encrypt(self, nonce: bytes, data: bytes, associated_data: bytes | None) -> bytes:
+        encryptor = Cipher(self._algorithm, modes.GCM(nonce)).encryptor()
+        if associated_data:
+            encryptor.authenticate_additional_data(associated_data)
+        sealed = encryptor.update(data) + encryptor.finalize()
+        return sealed + encryptor.tag
+
+    def decrypt(self, nonce: bytes, data: bytes, associated_data: bytes | None) -> bytes:
+        if len(data) < _TAG_LENGTH:
+            raise InvalidTag()
+        decryptor = Cipher(self._algorithm, modes.GCM(nonce, data[-_TAG_LENGTH:])).decryptor()
+        if associated_data:
+            decryptor.authenticate_additional_data(associated_data)
+        return decryptor.update(data[:-_TAG_LENGTH]) + decryptor.finalize()
+
+
+def _aead_for(key_id: str, key: bytes) -> AESGCM | SM4GCM:
+    algorithm = key_algorithm(key_id)
+    if len(key) != KEY_LENGTHS[algorithm]:
+        raise ValueError(f"data key {key_id!r} must be {KEY_LENGTHS[algorithm]} bytes ({algorithm})")
+    return SM4GCM(key) if algorithm == SM4_GCM else AESGCM(key)
+
+
 class FieldCipher:
     """Encrypts and decrypts single string fields; `aad` binds a ciphertext to its field."""
 
     def __init__(self, keys: Mapping[str, bytes], active_key_id: str, index_key: bytes):
         if active_key_id not in keys:
             raise ValueError(f"active data key {active_key_id!r} is not among the keys")
-        for kid, key in keys.items():
-            if len(key) != 32:
-                raise ValueError(f"data key {kid!r} must be 32 bytes (AES-256)")
         self._keys = dict(keys)
-        # One AESGCM object per key, made once: the same AES-256-GCM and stored format as
-        # before, but ~100x cheaper per field than building a new cipher for each one (the
-        # profile of booking and report reads showed cipher set-up as the top CPU item).
-        self._aead = {kid: AESGCM(key) for kid, key in self._keys.items()}
+        # One AEAD object per key, made once: ~100x cheaper per field than building a new
+        # cipher for each one (the profile of booking and report reads showed cipher set-up
+        # as the top CPU item). The key id decides the algorithm (see the module docstring).
+        self._aead = {kid: _aead_for(kid, key) for kid, key in self._keys.items()}
         self.active_key_id = active_key_id
+        self.active_algorithm = key_algorithm(active_key_id)
         self._index_key = index_key
 
     def encrypt(self, plaintext: str | None, aad: str = "") -> dict[str, str] | None:
@@ -67,7 +123,7 @@ class FieldCipher:
             raise DecryptionError(f"unknown data key id {stored.get('k')!r}")
         try:
             return aead.decrypt(_unb64(stored["n"]), _unb64(stored["c"]), aad.encode()).decode("utf-8")
-        except (InvalidTag, ValueError) as error:
+        except (InvalidTag, ValueError, KeyError) as error:
             raise DecryptionError("ciphertext failed authentication") from error
 
     def needs_rotation(self, stored: Mapping[str, str] | None) -> bool:

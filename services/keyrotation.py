@@ -10,6 +10,13 @@ No downtime: every process must already hold the new key (for reading) before it
 becomes active, and the old key stays readable until this has finished. Each document
 is updated with a filter on the ciphertexts it had, so a concurrent write by the app
 (already under the active key) wins and the value is simply not rotated twice.
+
+Resumable batches: documents are walked in `_id` order, `batch_size` at a time, and after
+each batch the last `_id` done is saved in `key_rotation_progress` (one record per target
+key and collection). An interrupted run — killed, or stopped by `max_batches` — starts
+again after that `_id`, not from the beginning; a finished collection is skipped. Moving
+AES → SM4 is just a rotation whose new active key is an `sm4-gcm.…` key: reads keep
+working throughout because every ciphertext names its own key (services/crypto.py).
 """
 
 from __future__ import annotations
@@ -68,10 +75,17 @@ class RotationReport:
         return sum(self.reencrypted.values())
 
 
+    finished: bool = True       # False when stopped by max_batches; run again to resume
+
+
+PROGRESS = "key_rotation_progress"
+
+
 class KeyRotation:
-    def __init__(self, db: AsyncDatabase, cipher: FieldCipher):
+    def __init__(self, db: AsyncDatabase, cipher: FieldCipher, batch_size: int = 500):
         self.db = db
         self.cipher = cipher
+        self.batch_size = batch_size
 
     def _decrypt(self, stored: dict, field_name: str) -> tuple[str, str]:
         candidates = [_AAD_ALIASES.get(field_name, field_name), field_name, *_KNOWN_AADS, ""]
@@ -84,7 +98,7 @@ class KeyRotation:
 
     async def collections(self) -> list[str]:
         names = await self.db.list_collection_names()
-        return sorted(n for n in names if not n.startswith("system."))
+        return sorted(n for n in names if not n.startswith("system.") and n != PROGRESS)
 
     async def pending(self, collections: list[str] | None = None) -> dict[str, int]:
         """How many ciphertexts per collection are not under the active key."""
@@ -96,24 +110,51 @@ class KeyRotation:
                     counts[name] = counts.get(name, 0) + n
         return counts
 
-    async def rotate(self, collections: list[str] | None = None) -> RotationReport:
-        """Re-encrypt every ciphertext not under the active key; documents one at a time."""
+    async def rotate(self, collections: list[str] | None = None,
+                     max_batches: int | None = None) -> RotationReport:
+        """Re-encrypt every ciphertext not under the active key, in resumable batches.
+
+        `max_batches` stops early (report.finished is False); the next call resumes."""
         report = RotationReport()
+        batches = 0
         for name in collections or await self.collections():
-            collection = self.db[name]
-            async for found in collection.find({}):
-                doc: dict[str, Any] | None = found
-                for _attempt in range(3):
-                    done = await self._rotate_document(name, doc, report)
-                    if done:
-                        break
-                    report.conflicts += 1
-                    doc = await collection.find_one({"_id": doc["_id"]})
-                    if doc is None:
-                        break
-        log.info("key rotation: %s values re-encrypted, %s conflicts, %s unreadable",
-                 report.total, report.conflicts, len(report.unreadable))
+            progress_id = f"{self.cipher.active_key_id}:{name}"
+            progress = await self.db[PROGRESS].find_one({"_id": progress_id}) or {}
+            if progress.get("done"):
+                continue
+            last_id = progress.get("last_id")
+            while True:
+                if max_batches is not None and batches >= max_batches:
+                    report.finished = False
+                    self._log(report)
+                    return report
+                query = {"_id": {"$gt": last_id}} if last_id is not None else {}
+                batch = await self.db[name].find(query).sort("_id", 1).to_list(self.batch_size)
+                batches += 1
+                for found in batch:
+                    await self._rotate_with_retries(name, found, report)
+                if batch:
+                    last_id = batch[-1]["_id"]
+                done = len(batch) < self.batch_size
+                await self.db[PROGRESS].update_one(
+                    {"_id": progress_id},
+                    {"$set": {"last_id": last_id, "done": done}}, upsert=True)
+                if done:
+                    break
+        self._log(report)
         return report
+
+    def _log(self, report: RotationReport) -> None:
+        log.info("key rotation: %s values re-encrypted, %s conflicts, %s unreadable, finished %s",
+                 report.total, report.conflicts, len(report.unreadable), report.finished)
+
+    async def _rotate_with_retries(self, name: str, found: dict[str, Any], report: RotationReport) -> None:
+        doc: dict[str, Any] | None = found
+        for _attempt in range(3):
+            if doc is None or await self._rotate_document(name, doc, report):
+                return
+            report.conflicts += 1
+            doc = await self.db[name].find_one({"_id": doc["_id"]})
 
     async def _rotate_document(self, name: str, doc: dict[str, Any], report: RotationReport) -> bool:
         old: dict[str, str] = {}

@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel, Field, model_validator
 from pymongo import ReturnDocument
+from pymongo.errors import DuplicateKeyError
 from pymongo.asynchronous.database import AsyncDatabase
 
 from services.actors import Actor
@@ -101,6 +102,7 @@ class KioskService:
                  reports: ReportsService, audit: AuditService, config: KioskConfig,
                  billing: Any = None):
         self.sessions = db["kiosk_sessions"]
+        self.used_codes = db["kiosk_used_visit_codes"]
         self.clock = clock
         self.identity = identity
         self.reports = reports
@@ -113,6 +115,7 @@ class KioskService:
         await self.limits.ensure_indexes()
         await self.sessions.create_index("token_hash", unique=True)
         await self.sessions.create_index("expires_at", expireAfterSeconds=3600)
+        await self.used_codes.create_index("used_at", expireAfterSeconds=3600)   # GC only
 
     async def open_session(self, kiosk: Actor, body: KioskOpenIn, *, ip: str = "",
                            request_id: str = "") -> KioskSessionOut:
@@ -148,12 +151,26 @@ class KioskService:
 
     async def _identify(self, body: KioskOpenIn) -> tuple[Any, str]:
         if body.visit_code:
-            return await self.identity.resolve_visit_code(body.visit_code), "visit_code"
+            patient = await self.identity.resolve_visit_code(body.visit_code)
+            await self._spend_visit_code(body.visit_code)
+            return patient, "visit_code"
         assert body.card_no
         found = await self.identity.find_patient_by_card(body.card_no)
         if found is None:
             raise BusinessRuleViolation("card_unknown", "未找到该就诊卡，请到服务台办理")
         return found, "card"
+
+    async def _spend_visit_code(self, code: str) -> None:
+        """A visit code opens one kiosk session: a photographed code must not print twice.
+
+        The unique `_id` makes two kiosks racing on one code open one session between them;
+        the code's own 5-minute expiry (checked by resolve_visit_code) bounds how long the
+        record matters, the TTL index only collects it."""
+        try:
+            await self.used_codes.insert_one({"_id": _hash(code.strip()), "used_at": self.clock.now()})
+        except DuplicateKeyError:
+            raise BusinessRuleViolation("visit_code_used",
+                                        "该就诊码已使用过，请在手机上刷新就诊码后重新扫描") from None
 
     async def _session(self, kiosk: Actor, token: str | None) -> dict[str, Any]:
         """The live session of this kiosk for the token (renewed on use)."""
@@ -218,13 +235,17 @@ class KioskService:
                                 details={"session_id": str(session["_id"]), "count": len(receipts)})
         return receipts
 
-    async def print_receipt(self, kiosk: Actor, token: str | None, bill_id: str) -> bytes:
-        """The session patient's receipt as an A4 PDF (billing audits the read)."""
+    async def receipt_for_session(self, kiosk: Actor, token: str | None, bill_id: str):
+        """The session patient's receipt data; another patient's bill is not found (billing audits)."""
         session = await self._session(kiosk, token)
         mine = {r.bill_id for r in await self._receipts(session["patient_id"])}
         if self.billing is None or bill_id not in mine:
             raise NotFound("receipt_not_found", "未找到该缴费票据")
-        receipt = await self.billing.receipt_for_device(kiosk, bill_id)
+        return await self.billing.receipt_for_device(kiosk, bill_id)
+
+    async def print_receipt(self, kiosk: Actor, token: str | None, bill_id: str) -> bytes:
+        """The session patient's receipt as an A4 PDF (billing audits the read)."""
+        receipt = await self.receipt_for_session(kiosk, token, bill_id)
         from services.reports.pdf import render_receipt
         return await asyncio.to_thread(render_receipt, receipt.model_dump(), kiosk.label or "自助机",
                                        self.reports.config)

@@ -204,6 +204,14 @@ class PaymentsMixin:
         current = await self.bills.find_one({"_id": payment["bill_id"]}, {"payment_id": 1,
                                                                           "status": 1})
         if current is not None and current.get("payment_id") == payment["_id"]:
+            # The same order again is normal (retries) — unless the channel names ANOTHER
+            # transaction: that may be a second charge of the payer (issue 22 finding k).
+            known, offered = payment.get("transaction_id"), tx.get("transaction_id")
+            if known and offered and offered != known:
+                await self.flag("second_transaction", payment, {
+                    "transaction_id": known, "other_transaction_id": offered,
+                    "amount_fen": total}, via=via)
+                return "flagged"
             return "already"
         # money arrived for a bill paid by another order, expired or cancelled: give it back
         await self.flag("duplicate_payment", payment, {

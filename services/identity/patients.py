@@ -11,6 +11,8 @@ blind indexes let us find "the same person" without storing the number in clear.
 
 from __future__ import annotations
 
+import re
+import unicodedata
 from dataclasses import dataclass
 from datetime import date
 from typing import Any, Literal
@@ -73,6 +75,27 @@ class PatientRecord:
             hospital_card_no=self.hospital_card_no)
 
 
+# Characters that make a name display differently from what is stored (issue 22 finding h):
+# controls (NUL, C0/C1), format characters — bidi overrides such as U+202E and zero-width
+# spaces/joiners — and unassigned or private-use code points. Letters of any script, the
+# middle dot of transliterated names (阿依古丽·买买提), spaces, hyphens and dots stay.
+_FORBIDDEN_IN_NAMES = {"Cc", "Cf", "Cs", "Co", "Cn", "Zl", "Zp"}
+# Documents other than the 居民身份证, to their real alphabets: 港澳通行证 is a letter then
+# 8-10 digits/letters; passports (ICAO 9303) use A-Z and 0-9 only.
+_DOCUMENT_PATTERNS = {"hk_macao_permit": re.compile(r"^[A-Z][0-9A-Z]{7,10}$"),
+                      "passport": re.compile(r"^[A-Z0-9]{5,20}$")}
+
+
+def check_person_name(value: str) -> str:
+    """A person's name, NFC-normalised and trimmed; ValueError with a Chinese message."""
+    value = unicodedata.normalize("NFC", value).strip()
+    if any(unicodedata.category(ch) in _FORBIDDEN_IN_NAMES for ch in value):
+        raise ValueError("姓名含有不可见或控制字符，请重新输入")
+    if not any(ch.isalpha() for ch in value):
+        raise ValueError("请输入有效的姓名")
+    return value
+
+
 class PatientIn(ApiModel):
     name: str = Field(min_length=1, max_length=30)
     document_type: DocumentType = "id_card"
@@ -83,12 +106,20 @@ class PatientIn(ApiModel):
     sex: Sex | None = None               # only for documents that do not encode it
     birth_date: date | None = None
 
+    @field_validator("name")
+    @classmethod
+    def _check_name(cls, value: str) -> str:
+        return check_person_name(value)
+
     @field_validator("document_number")
     @classmethod
     def _check_number(cls, value: str, info: ValidationInfo) -> str:
         value = value.strip().upper()
-        if info.data.get("document_type", "id_card") == "id_card":
+        document_type = info.data.get("document_type", "id_card")
+        if document_type == "id_card":
             parse_id_card(value)  # ValueError → a field error with a Chinese message
+        elif not _DOCUMENT_PATTERNS[document_type].match(value):
+            raise ValueError("证件号码格式不正确：只能包含大写字母和数字")
         return value
 
     @model_validator(mode="after")

@@ -321,7 +321,10 @@ class IdentityService:
         record = await self.get_patient_for_account(account_id, patient_id)
         lifetime = self.config.visit_code_minutes * 60
         expires = self.clock.now().timestamp() + lifetime
-        return self.signer.sign("visit", {"p": record.id}, expires), lifetime
+        # `n` makes every issued code distinct, so a kiosk can spend each one once (the
+        # phone's refresh must yield a new code even within the same second).
+        nonce = secrets.token_urlsafe(6)
+        return self.signer.sign("visit", {"p": record.id, "n": nonce}, expires), lifetime
 
     async def resolve_visit_code(self, token: str) -> PatientRecord:
         """The patient behind a visit code; 422 visit_code_invalid if tampered or expired."""

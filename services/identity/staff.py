@@ -1,7 +1,8 @@
 """Staff accounts with roles, slow password hashes and lockout.
 
 Collection `staff`: {_id, username (unique), name, roles[], password: "scrypt$n$r$p$salt$hash",
-failed_attempts, locked_until, active, created_at}. Staff names are not patient data.
+active, created_at}. Staff names are not patient data. Failed logins are counted per
+(account, source) by services.identity.staff_lockout.StaffLoginGuard, not on the account.
 """
 
 from __future__ import annotations
@@ -9,16 +10,15 @@ from __future__ import annotations
 import hashlib
 import hmac
 import secrets
-from datetime import timedelta
+from collections.abc import Callable
 from typing import Any, Literal
 
-from pydantic import BaseModel
-from pymongo import ReturnDocument
 from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import DuplicateKeyError
 
 from services.clock import Clock
-from services.errors import Conflict, InvalidRequest, RateLimited, Unauthorized
+from services.errors import Conflict, InvalidRequest, Unauthorized
+from services.identity.staff_lockout import StaffLockoutConfig, StaffLoginGuard
 
 StaffRole = Literal["admin", "pharmacist", "pharmacy_supervisor", "doctor", "nurse", "finance"]
 ROLES: tuple[str, ...] = ("admin", "pharmacist", "pharmacy_supervisor", "doctor", "nurse", "finance")
@@ -26,9 +26,7 @@ ROLES: tuple[str, ...] = ("admin", "pharmacist", "pharmacy_supervisor", "doctor"
 _N, _R, _P = 2 ** 14, 8, 1
 
 
-class StaffConfig(BaseModel):
-    max_failed_logins: int = 5
-    lockout_minutes: int = 15
+class StaffConfig(StaffLockoutConfig):
     min_password_length: int = 10
 
 
@@ -52,13 +50,16 @@ _DUMMY_HASH = hash_password("not-a-real-password")
 
 
 class StaffService:
-    def __init__(self, db: AsyncDatabase, clock: Clock, config: StaffConfig):
+    def __init__(self, db: AsyncDatabase, clock: Clock, config: StaffConfig,
+                 blind_index: Callable[[str, str], str]):
         self.staff = db["staff"]
         self.clock = clock
         self.config = config
+        self.guard = StaffLoginGuard(db, config, blind_index)
 
     async def ensure_indexes(self) -> None:
         await self.staff.create_index("username", unique=True)
+        await self.guard.ensure_indexes()
 
     async def create_staff(self, username: str, name: str, roles: list[str], password: str,
                            campus_code: str | None = None) -> str:
@@ -71,7 +72,7 @@ class StaffService:
         try:
             result = await self.staff.insert_one({
                 "username": username, "name": name, "roles": sorted(set(roles)),
-                "password": hash_password(password), "failed_attempts": 0, "locked_until": None,
+                "password": hash_password(password),
                 "active": True, "campus_code": campus_code, "created_at": self.clock.now()})
         except DuplicateKeyError:
             raise Conflict("staff_exists", "该用户名已存在") from None
@@ -85,30 +86,23 @@ class StaffService:
             return
         await self.staff.update_one({"username": username}, {"$set": {
             "name": name, "roles": sorted(set(roles)), "password": hash_password(password),
-            "failed_attempts": 0, "locked_until": None, "active": True},
+            "active": True},
             "$setOnInsert": {"campus_code": None, "created_at": self.clock.now()}}, upsert=True)
 
-    async def check_login(self, username: str, password: str) -> dict[str, Any]:
-        """The staff member if the password is right; lockout after repeated failures."""
+    async def check_login(self, username: str, password: str, source: str = "") -> dict[str, Any]:
+        """The staff member if the password is right and `source` is not locked out.
+
+        Every path does the same work: one scrypt (a dummy hash for unknown names), THEN the
+        lock and budget checks, so neither timing nor answers tell known names from unknown,
+        or a locked account from a wrong password (issue 22 findings a, f)."""
         now = self.clock.now()
         member = await self.staff.find_one({"username": username, "active": True})
-        if member is None:
-            verify_password(password, _DUMMY_HASH)  # same cost: usernames don't leak by timing
+        good = verify_password(password, member["password"] if member else _DUMMY_HASH) and bool(member)
+        await self.guard.check(username, source, now)
+        if not good or member is None:
+            await self.guard.record_failure(username, source, now)
             raise Unauthorized("login_failed", "用户名或密码错误")
-        if member.get("locked_until") and member["locked_until"] > now:
-            retry = int((member["locked_until"] - now).total_seconds()) + 1
-            raise RateLimited("account_locked", "登录失败次数过多，账号已临时锁定", retry_after=retry)
-        if not verify_password(password, member["password"]):
-            updated = await self.staff.find_one_and_update(
-                {"_id": member["_id"]}, {"$inc": {"failed_attempts": 1}},
-                return_document=ReturnDocument.AFTER)
-            if updated["failed_attempts"] >= self.config.max_failed_logins:
-                until = now + timedelta(minutes=self.config.lockout_minutes)
-                await self.staff.update_one({"_id": member["_id"]},
-                                            {"$set": {"locked_until": until, "failed_attempts": 0}})
-            raise Unauthorized("login_failed", "用户名或密码错误")
-        await self.staff.update_one({"_id": member["_id"]},
-                                    {"$set": {"failed_attempts": 0, "locked_until": None}})
+        await self.guard.record_success(username, source)
         return member
 
     async def get(self, staff_id: Any) -> dict[str, Any] | None:

@@ -7,10 +7,22 @@
 
   function token() { return sessionStorage.getItem(KEY) || ""; }
 
-  function logout() {
+  function forget() {
     sessionStorage.removeItem(KEY);
     sessionStorage.removeItem(ME);
     showLogin();
+  }
+
+  // 退出 ends the session on the server too (a 12 h token must not outlive the shift);
+  // the page forgets it even when the network is down.
+  async function logout() {
+    var held = token();
+    forget();
+    if (!held) return;
+    try {
+      await fetch("/api/v1/staff/logout", { method: "POST", credentials: "omit",
+                                            headers: { "Authorization": "Bearer " + held } });
+    } catch (e) { /* forgotten locally; the server session expires on its own */ }
   }
 
   async function request(method, path, body, asText) {
@@ -29,7 +41,7 @@
     try { data = await res.json(); } catch (e) { data = null; }
     var err = (data && data.error) || { code: "http_" + res.status, message: "请求失败（" + res.status + "）" };
     err.status = res.status;
-    if (res.status === 401) logout();
+    if (res.status === 401) forget();
     throw err;
   }
 

@@ -72,11 +72,14 @@ def test_kiosk_prints_the_receipt_and_the_read_is_audited(world, app):
     world["family"].get(f"/api/v1/payments/{order['id']}")
     wait_for(lambda: app.db.receipts.find_one({"bill_id": ObjectId(bill["id"])}))
     kiosk = device_client(app, "kiosk", "门诊大厅2号")
-    receipt = kiosk.get(f"/api/v1/kiosk/bills/{bill['id']}/receipt")
+    code = world["family"].get(f"/api/v1/patients/{world['me']['id']}/visit-code").json()["token"]
+    opened = kiosk.post("/api/v1/kiosk/sessions", json={"visit_code": code}).json()
+    session = {"X-Kiosk-Session": opened["token"]}
+    receipt = kiosk.get(f"/api/v1/kiosk/bills/{bill['id']}/receipt", headers=session)
     assert receipt.status_code == 200 and receipt.json()["paid_fen"] == 4300
     assert receipt.json()["patient_name"] == "郑*"
     assert app.db.audit_log.find_one({"action": "billing.print_receipt",
                                       "details.bill_id": bill["id"]})["patient_id"] == world["me"]["id"]
     assert world["his"].get(f"/api/v1/kiosk/bills/{bill['id']}/receipt").status_code == 403
     unpaid = push_bill(world["his"], world["me"]["id"])
-    assert kiosk.get(f"/api/v1/kiosk/bills/{unpaid['id']}/receipt").status_code == 404
+    assert kiosk.get(f"/api/v1/kiosk/bills/{unpaid['id']}/receipt", headers=session).status_code == 404

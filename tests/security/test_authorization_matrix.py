@@ -78,6 +78,8 @@ def test_authorization_matrix(app, clients):
             client = clients[caller]
             if caller == "patient" and "/auth/logout" in path:
                 client = patient_client(app)[0]   # logging out must not end the shared session
+            if caller.startswith("staff:") and "/staff/logout" in path:
+                client = staff_client(app, caller[6:])
             response = client.request(method.upper(), concrete, **kwargs)
             refused = response.status_code in (401, 403)
             checked += 1
