@@ -171,6 +171,28 @@ ROUTE_MATRIX: dict[str, str] = {
     '/sandbox/wechatpay/v3/certificates': 'sandbox',
     '/sandbox/wechatpay/cashier/{prepay_id}': 'sandbox',
     '/sandbox/wechatpay/cashier/{prepay_id}/{action}': 'sandbox',
+    # issue 19: the clinic calendar
+    '/admin/calendar': 'shell:staff',
+    '/api/v1/calendar': 'get=public',
+    '/api/v1/admin/calendar/overrides': 'get=staff:admin',
+    '/api/v1/admin/calendar/overrides/{day}': 'put=staff:admin delete=staff:admin',
+    # issue 20: 医保 mobile payment (callbacks verify WeChat Pay's signature themselves)
+    '/h5/medins/{order_id}': 'page:patient',
+    '/api/v1/bills/{bill_id}/medins-pay': 'post=patient',
+    '/api/v1/bills/{bill_id}/medins-refund': 'get=patient',
+    '/api/v1/medins-orders/{order_id}': 'get=patient',
+    '/api/v1/admin/bills/{bill_id}/medins-refund': 'post=staff:finance',
+    '/api/v1/admin/medins/reconciliations': 'post=staff:admin,finance',
+    '/callbacks/wechatpay/med-ins': 'post=public',
+    '/callbacks/wechatpay/med-ins-refunds': 'post=public',
+    '/sandbox/medins/cashier/([A-Z0-9]+)': 'sandbox',
+    '/sandbox/medins/cashier/([A-Z0-9]+)/pay': 'sandbox',
+    '/sandbox/medins/mpc/([0-9a-z]+)': 'sandbox',
+    '/sandbox/medins/wx/v3/med-ins/orders': 'sandbox',
+    '/sandbox/medins/wx/v3/med-ins/orders/mix-trade-no/([A-Z0-9]+)': 'sandbox',
+    # issue 18: 健康档案 home readings
+    '/api/v1/patients/{patient_id}/health-readings': 'get=patient post=patient',
+    '/h5/health-records/{patient_id}': 'page:patient',
 }
 
 
