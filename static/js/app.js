@@ -48,5 +48,21 @@
     }
     return data;
   }
-  window.Palm = { api: api, cookie: cookie };
+  // Shows that a press was taken: the button says what is happening ("正在…"), is disabled
+  // against a second press, and it and its form carry aria-busy for screen readers.
+  // Returns the function that puts the button back.
+  function busy(button, text) {
+    var label = button.textContent, form = button.form;
+    button.disabled = true;
+    button.textContent = text;
+    button.setAttribute("aria-busy", "true");
+    if (form) form.setAttribute("aria-busy", "true");
+    return function done() {
+      button.disabled = false;
+      button.textContent = label;
+      button.removeAttribute("aria-busy");
+      if (form) form.removeAttribute("aria-busy");
+    };
+  }
+  window.Palm = { api: api, busy: busy, cookie: cookie };
 })();

@@ -55,3 +55,21 @@ def test_the_servers_own_error_message_is_kept(app, phone):
         status=429, content_type="application/json",
         body='{"error": {"code": "too_many_codes", "message": "验证码发送过于频繁"}}'))
     assert _send_code(page) == "验证码发送过于频繁"
+
+
+def test_a_pressed_button_says_what_is_happening(app, phone):
+    page = phone
+    page.goto(f"{app.url}/h5/login")
+    page.fill("#phone", new_phone())
+    held = []
+    page.route("**/api/v1/auth/sms-code", held.append)
+    page.click("#send-code")
+    button = page.locator("#send-code")
+    expect(button).to_have_text("正在发送…")
+    expect(button).to_have_attribute("aria-busy", "true")
+    expect(page.locator("#login-form")).to_have_attribute("aria-busy", "true")
+    assert button.is_disabled()
+    held[0].continue_()
+    expect(button).to_have_text("60 秒后重发")
+    assert button.get_attribute("aria-busy") is None
+    assert page.locator("#login-form").get_attribute("aria-busy") is None
