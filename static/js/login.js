@@ -46,14 +46,15 @@
       phone.classList.add("invalid");
       return;
     }
-    sendBtn.disabled = true;
+    var done = Palm.busy(sendBtn, "正在发送…");
     try {
       var res = await Palm.api("POST", "/api/v1/auth/sms-code", { phone: phone.value.trim() });
+      done();
       document.getElementById("sent-hint").classList.remove("hidden");
       countdown(res.resend_in || 60);
       code.focus();
     } catch (err) {
-      sendBtn.disabled = false;
+      done();
       showError(err);
     }
   });
@@ -61,12 +62,12 @@
     event.preventDefault();
     clearErrors();
     var submit = document.getElementById("login-submit");
-    submit.disabled = true;
+    var done = Palm.busy(submit, "正在登录…");
     try {
       await Palm.api("POST", "/api/v1/auth/login", { phone: phone.value.trim(), code: code.value.trim() });
       window.location.assign(form.dataset.next || "/h5/");
     } catch (err) {
-      submit.disabled = false;
+      done();
       showError(err);
     }
   });

@@ -15,13 +15,13 @@
     var slot = form.querySelector("input[name=slot]:checked");
     if (!slot) { show(error, "请选择就诊时段"); return; }
     if (!patient()) { show(error, "请先添加就诊人"); return; }
-    $("confirm").disabled = true;
+    var done = Palm.busy($("confirm"), "正在预约…");
     try {
       var ticket = await Palm.api("POST", "/api/v1/appointments", { patient_id: patient(), slot_id: slot.value });
       window.location.href = "/h5/appointments/" + ticket.id;
     } catch (err) {
       show(error, err.message || "预约失败，请稍后再试");
-      $("confirm").disabled = false;
+      done();
     }
   });
 
